@@ -1,0 +1,54 @@
+"""The ``memsim`` command line: a thin layer over the library.
+
+Each command lives in its own module under ``memsim/commands/`` and is registered below.
+Bad input (``InputError``) prints one line on stderr and exits 2; internal errors exit 1.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memsim")
+def cli() -> None:
+    """memsim: how many bytes move between which memory levels, how long it takes, and how far
+    that is from the physical limit."""
+
+
+def _register() -> None:
+    # one line per command module; each module defines a click command or group
+    from .commands import hardware as _hardware
+    cli.add_command(_hardware.hardware)
+    cli.add_command(_hardware.validate)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: maps errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="memsim", standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"memsim: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("memsim: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

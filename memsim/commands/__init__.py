@@ -1,0 +1,1 @@
+"""Click commands of the memsim CLI, one module per command (group)."""

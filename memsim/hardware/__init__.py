@@ -1,0 +1,8 @@
+"""Hardware descriptions: memory levels, links, compute units, presets."""
+from .loader import hardware_from_data, load_hardware, parse_hardware, preset_names
+from .model import (CacheSpec, ChannelSpec, ComputeUnit, FabricSpec, FabricUnit, FlashSpec,
+                    GpuExecution, Hardware, Link, MemoryLevel, Rate)
+
+__all__ = ["load_hardware", "parse_hardware", "hardware_from_data", "preset_names", "Hardware",
+           "MemoryLevel", "Link", "Rate", "ComputeUnit", "GpuExecution", "CacheSpec",
+           "FlashSpec", "FabricSpec", "FabricUnit", "ChannelSpec"]

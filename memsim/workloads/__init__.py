@@ -1,0 +1,1 @@
+"""Workload definitions (attention, GEMM, LLM models) and their masks."""
