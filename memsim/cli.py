@@ -25,6 +25,8 @@ def _register() -> None:
     from .commands import hardware as _hardware
     cli.add_command(_hardware.hardware)
     cli.add_command(_hardware.validate)
+    from .commands import run as _run
+    cli.add_command(_run.run)
 
 
 _register()
@@ -33,9 +35,12 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: maps errors to exit codes."""
     try:
-        cli.main(args=argv, prog_name="memsim", standalone_mode=False)
+        # with standalone_mode=False click *returns* the code of a raised Exit (e.g. exit 2)
+        code = cli.main(args=argv, prog_name="memsim", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            return code
     except InputError as exc:
-        click.echo(f"memsim: error: {exc}", err=True)
+        click.echo(f"memsim: error: {' '.join(str(exc).splitlines())}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("memsim: aborted", err=True)

@@ -23,6 +23,8 @@ class SpecError(InputError):
         self.file = file
         self.line = line
         self.path = path
+        # one line on the terminal: YAML parser problems and repr()s may carry newlines
+        message = " ".join(str(message).split())
         self.detail = message
         where = []
         if file:

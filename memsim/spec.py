@@ -49,8 +49,10 @@ def _construct_mapping(loader: _LocatingLoader, node: yaml.MappingNode, deep: bo
             raise SpecError(f"found an unhashable key {key!r}, expected a plain key",
                             file=loader.memsim_file, line=key_node.start_mark.line + 1) from None
         if key in result:
-            raise SpecError(f"duplicate key {key!r} (first given above), expected each key once",
-                            file=loader.memsim_file, line=key_node.start_mark.line + 1)
+            first = loader.memsim_lines.get((id(result), key))
+            raise SpecError(f"duplicate key {key!r} (first given on line {first}), expected "
+                            f"each key once", file=loader.memsim_file,
+                            line=key_node.start_mark.line + 1)
         result[key] = loader.construct_object(value_node, deep=True)
         loader.memsim_lines[id(result), key] = key_node.start_mark.line + 1
     loader.memsim_lines[id(result), None] = node.start_mark.line + 1
@@ -288,14 +290,16 @@ class Node:
         else:
             raise TypeError(f"unsupported field kind {kind!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # name the value as the user wrote it ('-64 KiB', not -65536)
+            shown = repr(self.data[key]) if isinstance(self.data[key], str) else repr(value)
             if positive and not value > 0:
-                raise self.error(key, f"found {value!r}, expected a value > 0")
+                raise self.error(key, f"found {shown}, expected a value > 0")
             if nonnegative and value < 0:
-                raise self.error(key, f"found {value!r}, expected a value >= 0")
+                raise self.error(key, f"found {shown}, expected a value >= 0")
             if minimum is not None and value < minimum:
-                raise self.error(key, f"found {value!r}, expected a value >= {minimum}")
+                raise self.error(key, f"found {shown}, expected a value >= {minimum}")
             if maximum is not None and value > maximum:
-                raise self.error(key, f"found {value!r}, expected a value <= {maximum}")
+                raise self.error(key, f"found {shown}, expected a value <= {maximum}")
         return value
 
 

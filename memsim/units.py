@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Union
 
-__all__ = ["KINDS", "UnitError", "parse", "format_quantity", "describe_kind"]
+__all__ = ["KINDS", "UnitError", "parse", "format_quantity", "format_exact", "describe_kind"]
 
 Number = Union[int, float]
 
@@ -96,20 +97,27 @@ def parse(value: object, kind: str) -> Number:
                 other = _which_kind(unit)
                 hint = f" ({unit!r} is a unit of {other})" if other else f" (unknown unit {unit!r})"
                 raise UnitError(f"found {value!r}{hint}, expected {describe_kind(kind)}")
-            number = number * table[unit]
+            # exact decimal product, rounded once: '2.039 TB/s' is exactly 2.039e12 and
+            # '30 ns' exactly 3e-08 (a float product would be off by an ulp)
+            if math.isfinite(number):
+                number = float(Decimal(number_text) * Decimal(repr(table[unit])))
+            else:
+                number = number * table[unit]
     else:
         raise UnitError(f"found {type(value).__name__} {value!r}, expected {describe_kind(kind)}")
     if isinstance(number, float) and not math.isfinite(number):
-        raise UnitError(f"found {value!r}, expected a finite {describe_kind(kind)}")
+        raise UnitError(f"found {value!r}, expected {describe_kind(kind)} (finite)")
     if kind == "bytes" and float(number).is_integer():
         return int(number)
     return number
 
 
 _FORMAT_UNITS = {
-    "bytes": [("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1)],
+    # bytes: binary and decimal units interleaved by size; the largest exact divisor wins
+    "bytes": [("TiB", 2**40), ("TB", 10**12), ("GiB", 2**30), ("GB", 10**9), ("MiB", 2**20),
+              ("MB", 10**6), ("KiB", 2**10), ("KB", 10**3), ("B", 1)],
     "bandwidth": [("TB/s", 1e12), ("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3), ("B/s", 1)],
-    "rate": [("PFLOP/s", 1e15), ("TFLOP/s", 1e12), ("GFLOP/s", 1e9), ("MFLOP/s", 1e6),
+    "rate": [("TFLOP/s", 1e12), ("GFLOP/s", 1e9), ("MFLOP/s", 1e6),
              ("FLOP/s", 1)],
     "time": [("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9), ("ps", 1e-12)],
     "frequency": [("GHz", 1e9), ("MHz", 1e6), ("kHz", 1e3), ("Hz", 1)],
@@ -117,10 +125,11 @@ _FORMAT_UNITS = {
 
 
 def format_quantity(value: Number, kind: str, digits: int = 4) -> str:
-    """Format a base-unit value with the largest unit that keeps the number ≥ 1.
+    """Format a base-unit value with the largest unit that keeps the number >= 1.
 
-    Byte sizes that are exact multiples of a binary unit print exactly (``'228 KiB'``), so that
-    hardware files written by ``to_yaml`` read back to the same integers.
+    Whole byte counts print exactly, in the largest binary or decimal unit that divides them
+    (``'228 KiB'``, ``'80 GB'``), so that hardware files written by ``to_yaml`` read back to the
+    same integers. Other kinds keep ``digits`` significant digits (see ``format_exact``).
     """
     if kind not in _FORMAT_UNITS:
         raise ValueError(f"unknown quantity kind {kind!r}")
@@ -128,12 +137,37 @@ def format_quantity(value: Number, kind: str, digits: int = 4) -> str:
         return f"0 {_FORMAT_UNITS[kind][-1][0]}"
     magnitude = abs(value)
     if kind == "bytes" and float(value).is_integer():
+        whole = int(value)
         for unit, factor in _FORMAT_UNITS[kind]:
-            if magnitude >= factor and int(value) % int(factor) == 0:
-                return f"{int(value) // int(factor)} {unit}"
-        return f"{int(value)} B"
+            if abs(whole) >= factor and whole % factor == 0:
+                return f"{whole // factor} {unit}"
+        return f"{whole} B"
     for unit, factor in _FORMAT_UNITS[kind]:
         if magnitude >= factor:
-            return f"{value / factor:.{digits}g} {unit}"
+            return f"{_significant(value / factor, digits)} {unit}"
     unit, factor = _FORMAT_UNITS[kind][-1]
-    return f"{value / factor:.{digits}g} {unit}"
+    return f"{_significant(value / factor, digits)} {unit}"
+
+
+def _significant(number: float, digits: int) -> str:
+    """``number`` rounded to ``digits`` significant digits, without exponent notation."""
+    text = f"{number:.{digits}g}"
+    if "e" in text:
+        text = f"{float(text):f}"
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+    return text
+
+
+def format_exact(value: Number, kind: str) -> Number | str:
+    """The shortest unit string that ``parse`` turns back into exactly ``value``.
+
+    Tries 4 to 17 significant digits; when no unit string reads back bit-for-bit (rare float
+    quotients), returns ``value`` itself, a plain number in base units, which is also exact.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, found {type(value).__name__}")
+    for digits in range(4, 18):
+        text = format_quantity(value, kind, digits)
+        if parse(text, kind) == value and type(parse(text, kind)) is type(value):
+            return text
+    return value

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import SpecError
 from ..spec import Document, Node, document_from_data, load_document
+from ..units import format_quantity
 from .model import (HARDWARE_KINDS, MEMORY_KINDS, CacheSpec, ChannelSpec, ComputeUnit, FabricSpec,
                     FabricUnit, FlashSpec, GpuExecution, Hardware, Link, MemoryLevel, Rate)
 
@@ -82,6 +83,7 @@ def hardware_from_document(doc: Document) -> Hardware:
     compute_nodes = root.children("compute", required=False)
     compute = tuple(_compute(node) for node in compute_nodes)
     _check_unique(compute_nodes, [c.name for c in compute], "compute unit")
+    _check_rates_unique(compute_nodes, compute)
     units = {c.name for c in compute}
     for node, level in zip(memory_nodes, memories):
         if level.flash and level.flash.compute and level.flash.compute not in units:
@@ -97,6 +99,9 @@ def hardware_from_document(doc: Document) -> Hardware:
             if end not in names:
                 raise node.error("between", f"found endpoint {end!r}, expected one of the "
                                             f"memory levels: {', '.join(sorted(names))}")
+        if link.a == link.b:
+            raise node.error("between", f"found [{link.a}, {link.b}], expected two different "
+                                        f"memory levels")
 
     fabric_node = root.child("fabric", required=False)
     fabric = _fabric(fabric_node) if fabric_node else None
@@ -231,8 +236,9 @@ def _compute(node: Node) -> ComputeUnit:
         peak = rate_node.req("peak", "rate", positive=True)
         achievable = rate_node.opt("achievable", "rate", None, positive=True)
         if achievable is not None and achievable > peak:
-            raise rate_node.error("achievable", f"found {achievable:.4g}/s, expected at most the "
-                                                f"peak ({peak:.4g}/s)")
+            raise rate_node.error("achievable", f"found {format_quantity(achievable, 'rate')}, "
+                                                f"expected at most the peak "
+                                                f"({format_quantity(peak, 'rate')})")
         achievable_source = rate_node.opt("achievable_source", str, None)
         if achievable is not None and achievable_source is None:
             raise rate_node.error(None, "missing required field 'achievable_source' (a string "
@@ -296,6 +302,18 @@ def _check_unique(nodes: list[Node], names: list[str], what: str) -> None:
         if name in seen:
             raise node.error("name", f"duplicate {what} name {name!r}, expected unique names")
         seen[name] = 1
+
+
+def _check_rates_unique(nodes: list[Node], compute: tuple[ComputeUnit, ...]) -> None:
+    # Hardware.find_rate looks an instruction class up across all units: names must be unique
+    owner: dict[str, str] = {}
+    for node, unit in zip(nodes, compute):
+        for rate in unit.rates:
+            if rate in owner:
+                raise node.error("rates", f"found instruction class {rate!r} again (already in "
+                                          f"compute unit {owner[rate]!r}), expected each "
+                                          f"instruction class in one unit only")
+            owner[rate] = unit.name
 
 
 def _check_acyclic(nodes: list[Node], memories: tuple[MemoryLevel, ...]) -> None:

@@ -1,0 +1,377 @@
+"""The traffic pass: executes a packed tile program against the shared L2 (numba).
+
+Both granularities count bytes here, so their byte counts agree exactly by construction; the
+time models (tile-level simpy, block-level) consume its per-step or per-block outputs.
+
+L2 model (documented in docs/schedules.md, *Engine model*):
+
+* Fully associative LRU over data regions (the program's region ids), capacity in bytes from
+  ``hw.memory('l2')``. A read of a resident region is a hit; a miss reads the region from HBM
+  and inserts it. Writes allocate the region in L2 and mark it dirty (write-back,
+  write-allocate, no fetch: tiles are written whole).
+* Dirty regions reach HBM when evicted, and at the end of every kernel all dirty regions are
+  written back (they stay resident, clean), so ``hbm.write_bytes`` counts every written region
+  once per kernel that wrote it; rewrites of a resident region within a kernel coalesce.
+* Order of accesses: the canonical *wave-lockstep* order. Blocks of a kernel are grouped into
+  waves of ``slots`` consecutive blocks (``slots`` = SMs x blocks per SM); within a wave the
+  blocks advance step by step (block order within a step, loads before stores). This is how
+  blocks running at the same time share data through L2 (blocks of one head, GQA heads), and
+  it makes HBM traffic a function of the program and the occupancy only, not of timing noise.
+* A region larger than the whole L2 bypasses it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+__all__ = ["PackedProgram", "pack", "run_pass", "PassResult"]
+
+
+@dataclass
+class PackedProgram:
+    """Flat arrays of a program (see :func:`pack`)."""
+
+    kernel_blk: np.ndarray      # [K+1] first block of each kernel
+    blk_seg: np.ndarray         # [NB+1] first segment of each block
+    blk_step: np.ndarray        # [NB+1] first global step of each block
+    seg_idx_off: np.ndarray
+    seg_idx_len: np.ndarray
+    seg_acc: np.ndarray         # [NS+1] first access of each segment
+    seg_nload: np.ndarray
+    seg_op: np.ndarray          # [NS+1] first op of each segment
+    acc_tensor: np.ndarray
+    acc_base: np.ndarray
+    acc_stride: np.ndarray
+    acc_coef: np.ndarray
+    acc_soff: np.ndarray        # offset into size_pool, -1 = no sizes (bytes = coef)
+    op_cls: np.ndarray
+    op_coef: np.ndarray
+    op_soff: np.ndarray
+    idx_pool: np.ndarray
+    size_pool: np.ndarray
+    classes: list               # instruction class names, index = op_cls
+
+
+def pack(kernels) -> PackedProgram:
+    """Flatten the kernels' block programs into arrays (pools of index and size arrays are
+    shared by identity, so 30 k blocks that loop over the same key blocks cost one array)."""
+    idx_chunks, size_chunks = [], []
+    idx_at, size_at = {}, {}
+    keep = []                       # keep pooled arrays alive: ids must stay unique
+    n_idx = n_size = 0
+    kernel_blk, blk_seg, blk_step = [0], [0], [0]
+    seg_idx_off, seg_idx_len, seg_acc, seg_nload, seg_op = [], [], [0], [], [0]
+    acc_rows, op_rows = [], []
+    classes: dict[str, int] = {}
+    nseg = nstep = 0
+
+    def sizes_off(sizes):
+        nonlocal n_size
+        if sizes is None:
+            return -1
+        key = id(sizes)
+        off = size_at.get(key)
+        if off is None:
+            arr = np.ascontiguousarray(sizes, dtype=np.float64)
+            off = size_at[key] = n_size
+            size_chunks.append(arr)
+            keep.append(sizes)
+            n_size += arr.shape[0]
+        return off
+
+    for kernel in kernels:
+        for b in range(kernel.grid):
+            for seg in kernel.block(b):
+                idx = seg.idx
+                key = id(idx)
+                off = idx_at.get(key)
+                if off is None:
+                    off = idx_at[key] = n_idx
+                    arr = np.ascontiguousarray(idx, dtype=np.int64)
+                    idx_chunks.append(arr)
+                    keep.append(idx)
+                    n_idx += arr.shape[0]
+                n = len(idx)
+                seg_idx_off.append(off)
+                seg_idx_len.append(n)
+                nstep += n
+                for a in seg.loads:
+                    acc_rows.append((a[0], a[1], a[2], a[3], sizes_off(a[4])))
+                for a in seg.stores:
+                    acc_rows.append((a[0], a[1], a[2], a[3], sizes_off(a[4])))
+                seg_nload.append(len(seg.loads))
+                seg_acc.append(len(acc_rows))
+                for o in seg.ops:
+                    c = classes.setdefault(o[0], len(classes))
+                    op_rows.append((c, o[1], sizes_off(o[2])))
+                seg_op.append(len(op_rows))
+                nseg += 1
+            blk_seg.append(nseg)
+            blk_step.append(nstep)
+        kernel_blk.append(len(blk_seg) - 1)
+
+    acc = np.array(acc_rows, dtype=np.float64).reshape(-1, 5)
+    ops = np.array(op_rows, dtype=np.float64).reshape(-1, 3)
+    i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+    return PackedProgram(
+        i64(kernel_blk), i64(blk_seg), i64(blk_step), i64(seg_idx_off), i64(seg_idx_len),
+        i64(seg_acc), i64(seg_nload), i64(seg_op),
+        acc[:, 0].astype(np.int64), acc[:, 1].astype(np.int64), acc[:, 2].astype(np.int64),
+        acc[:, 3].copy(), acc[:, 4].astype(np.int64),
+        ops[:, 0].astype(np.int64), ops[:, 1].copy(), ops[:, 2].astype(np.int64),
+        np.concatenate(idx_chunks) if idx_chunks else np.zeros(0, np.int64),
+        np.concatenate(size_chunks) if size_chunks else np.zeros(0, np.float64),
+        list(classes))
+
+
+@dataclass
+class PassResult:
+    """Counters of the traffic pass. Bytes are float64 (exact: int4 halves)."""
+
+    tensor_l2_read: np.ndarray      # [T] bytes SMs read from L2 (SRAM-boundary reads)
+    tensor_l2_write: np.ndarray     # [T] bytes SMs wrote into L2
+    tensor_hbm_read: np.ndarray     # [T] L2 misses
+    tensor_hbm_write: np.ndarray    # [T] write-backs (evictions + end-of-kernel flushes)
+    class_ops: np.ndarray           # [C] FLOPs / operations per instruction class
+    kernel_flush: np.ndarray        # [K] bytes written back at each kernel's end
+    l2_peak: float
+    footprint: float                # distinct bytes ever touched (the HBM footprint)
+    blk_load: np.ndarray            # [NB] per-block aggregates for the coarse mode
+    blk_store: np.ndarray
+    blk_hbm: np.ndarray
+    blk_wb: np.ndarray
+    blk_miss_steps: np.ndarray
+    blk_first_load: np.ndarray
+    blk_first_hbm: np.ndarray
+    blk_last_store: np.ndarray
+    blk_unit: np.ndarray            # [NB, U] seconds of each compute unit (alone on an SM)
+    st_load: np.ndarray | None      # [NSTEP] per-step values for the tile mode
+    st_store: np.ndarray | None
+    st_hbm: np.ndarray | None
+    st_wb: np.ndarray | None
+    st_unit: np.ndarray | None      # [NSTEP, U]
+
+
+@numba.njit(cache=True)
+def _compact(q_reg, q_stamp, head, tail, stamp):
+    """Drop stale entries of the LRU queue (regions touched again later or evicted)."""
+    n = 0
+    for x in range(head, tail):
+        r = q_reg[x]
+        if stamp[r] == q_stamp[x]:
+            q_reg[n] = r
+            q_stamp[n] = q_stamp[x]
+            n += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
+          seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
+          op_coef, op_soff, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
+          n_units, capacity, record):
+    n_cls = cls_unit.shape[0]
+    nb = blk_seg.shape[0] - 1
+    nk = kernel_blk.shape[0] - 1
+    nstep = blk_step[nb]
+    t_rd = np.zeros(n_tensors)
+    t_wr = np.zeros(n_tensors)
+    t_hr = np.zeros(n_tensors)
+    t_hw = np.zeros(n_tensors)
+    c_ops = np.zeros(n_cls)
+    k_flush = np.zeros(nk)
+    b_load = np.zeros(nb)
+    b_store = np.zeros(nb)
+    b_hbm = np.zeros(nb)
+    b_wb = np.zeros(nb)
+    b_miss = np.zeros(nb, np.int64)
+    b_fload = np.zeros(nb)
+    b_fhbm = np.zeros(nb)
+    b_lstore = np.zeros(nb)
+    b_unit = np.zeros((nb, n_units))
+    ns = nstep if record else 0
+    s_load = np.zeros(ns)
+    s_store = np.zeros(ns)
+    s_hbm = np.zeros(ns)
+    s_wb = np.zeros(ns)
+    s_unit = np.zeros((ns, n_units))
+    # LRU as a queue of (region, stamp) touches with lazy deletion: a touch is two stores,
+    # evictions pop the oldest entry whose stamp is still the region's last touch.
+    stamp = np.full(n_regions, -1, np.int64)
+    qcap = 2 * n_regions + 1024
+    q_reg = np.empty(qcap, np.int64)
+    q_stamp = np.empty(qcap, np.int64)
+    head = 0
+    tail = 0
+    clock = 0
+    resident = np.zeros(n_regions, np.bool_)
+    dirty = np.zeros(n_regions, np.bool_)
+    seen = np.zeros(n_regions, np.bool_)
+    rsize = np.zeros(n_regions)
+    rtensor = np.zeros(n_regions, np.int64)
+    used = 0.0
+    peak = 0.0
+    footprint = 0.0
+    for k in range(nk):
+        b0 = kernel_blk[k]
+        b1 = kernel_blk[k + 1]
+        slots = kernel_slots[k]
+        for w0 in range(b0, b1, slots):
+            w1 = min(w0 + slots, b1)
+            nw = w1 - w0
+            cseg = np.empty(nw, np.int64)
+            cpos = np.zeros(nw, np.int64)
+            cstep = np.zeros(nw, np.int64)
+            alive = 0
+            for q in range(nw):
+                b = w0 + q
+                s = blk_seg[b]
+                while s < blk_seg[b + 1] and seg_idx_len[s] == 0:
+                    s += 1
+                cseg[q] = s
+                if s < blk_seg[b + 1]:
+                    alive += 1
+            while alive > 0:
+                for q in range(nw):
+                    b = w0 + q
+                    s = cseg[q]
+                    if s >= blk_seg[b + 1]:
+                        continue
+                    j = idx_pool[seg_idx_off[s] + cpos[q]]
+                    t = cstep[q]
+                    g = blk_step[b] + t
+                    last = g == blk_step[b + 1] - 1
+                    ld = 0.0
+                    st = 0.0
+                    hb = 0.0
+                    wb = 0.0
+                    a0 = seg_acc[s]
+                    a1 = seg_acc[s + 1]
+                    for a in range(a0, a1):
+                        nbytes = acc_coef[a]
+                        if acc_soff[a] >= 0:
+                            nbytes *= size_pool[acc_soff[a] + j]
+                        r = acc_base[a] + acc_stride[a] * j
+                        ten = acc_tensor[a]
+                        is_write = a - a0 >= seg_nload[s]
+                        if not seen[r]:
+                            seen[r] = True
+                            footprint += nbytes
+                        if is_write:
+                            st += nbytes
+                            t_wr[ten] += nbytes
+                        else:
+                            ld += nbytes
+                            t_rd[ten] += nbytes
+                        if tail == qcap:
+                            tail = _compact(q_reg, q_stamp, head, tail, stamp)
+                            head = 0
+                        if resident[r]:
+                            stamp[r] = clock
+                            q_reg[tail] = r
+                            q_stamp[tail] = clock
+                            tail += 1
+                            clock += 1
+                            if is_write:
+                                dirty[r] = True
+                            continue
+                        if not is_write:
+                            hb += nbytes
+                            t_hr[ten] += nbytes
+                        if nbytes > capacity:      # bypasses the cache
+                            if is_write:
+                                wb += nbytes
+                                t_hw[ten] += nbytes
+                            continue
+                        while used + nbytes > capacity:
+                            v = q_reg[head]
+                            if stamp[v] != q_stamp[head] or not resident[v]:
+                                head += 1        # stale entry
+                                continue
+                            head += 1
+                            resident[v] = False
+                            used -= rsize[v]
+                            if dirty[v]:
+                                dirty[v] = False
+                                wb += rsize[v]
+                                t_hw[rtensor[v]] += rsize[v]
+                        resident[r] = True
+                        dirty[r] = is_write
+                        rsize[r] = nbytes
+                        rtensor[r] = ten
+                        used += nbytes
+                        if used > peak:
+                            peak = used
+                        stamp[r] = clock
+                        q_reg[tail] = r
+                        q_stamp[tail] = clock
+                        tail += 1
+                        clock += 1
+                    for o in range(seg_op[s], seg_op[s + 1]):
+                        amount = op_coef[o]
+                        if op_soff[o] >= 0:
+                            amount *= size_pool[op_soff[o] + j]
+                        c = op_cls[o]
+                        c_ops[c] += amount
+                        u = cls_unit[c]
+                        sec = amount / cls_rate[c]
+                        b_unit[b, u] += sec
+                        if record:
+                            s_unit[g, u] += sec
+                    b_load[b] += ld
+                    b_store[b] += st
+                    b_hbm[b] += hb
+                    b_wb[b] += wb
+                    if hb > 0:
+                        b_miss[b] += 1
+                    if t == 0:
+                        b_fload[b] = ld
+                        b_fhbm[b] = hb
+                    if last:
+                        b_lstore[b] = st
+                    if record:
+                        s_load[g] = ld
+                        s_store[g] = st
+                        s_hbm[g] = hb
+                        s_wb[g] = wb
+                    # advance the cursor
+                    cstep[q] = t + 1
+                    p = cpos[q] + 1
+                    if p >= seg_idx_len[s]:
+                        p = 0
+                        s += 1
+                        while s < blk_seg[b + 1] and seg_idx_len[s] == 0:
+                            s += 1
+                        cseg[q] = s
+                        if s >= blk_seg[b + 1]:
+                            alive -= 1
+                    cpos[q] = p
+        # end of kernel: write back every dirty region (it stays resident, clean)
+        for r in range(n_regions):
+            if dirty[r]:
+                dirty[r] = False
+                k_flush[k] += rsize[r]
+                t_hw[rtensor[r]] += rsize[r]
+    return (t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, peak, footprint, b_load, b_store, b_hbm,
+            b_wb, b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb,
+            s_unit)
+
+
+def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions: int,
+             n_tensors: int, n_units: int, l2_capacity: float, record: bool) -> PassResult:
+    """Run the traffic pass; ``record`` keeps per-step arrays (tile mode)."""
+    p = packed
+    out = _pass(p.kernel_blk, np.asarray(kernel_slots, np.int64), p.blk_seg, p.blk_step,
+                p.seg_idx_off, p.seg_idx_len, p.seg_acc, p.seg_nload, p.seg_op, p.acc_tensor,
+                p.acc_base, p.acc_stride, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef,
+                p.op_soff, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
+                np.asarray(cls_rate, np.float64), int(n_regions), int(n_tensors), int(n_units),
+                float(l2_capacity), bool(record))
+    (t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, peak, footprint, b_load, b_store, b_hbm, b_wb,
+     b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb, s_unit) = out
+    rec = (lambda x: x) if record else (lambda x: None)
+    return PassResult(t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, float(peak), float(footprint),
+                      b_load, b_store, b_hbm, b_wb, b_miss, b_fload, b_fhbm, b_lstore, b_unit,
+                      rec(s_load), rec(s_store), rec(s_hbm), rec(s_wb), rec(s_unit))

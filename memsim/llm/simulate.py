@@ -1,0 +1,157 @@
+"""``memsim run`` for ``workload.kind: llm``: analyse the model on the hardware and simulate its
+matmuls and attention through the engine.
+
+Each distinct GEMM or attention shape is turned into an ordinary run configuration (``kind:
+gemm`` with ``gemm_tiled``, ``kind: attention`` with the workload's attention schedule) and
+simulated once with :func:`memsim.simulate.simulate` (the cache lives in
+:func:`memsim.llm.analysis.analyse`). Norms, activations, adds and embeddings are memory-bound
+streams the tile engine does not model; they keep their roofline time. Weight-quantized linear
+layers are not simulated (the GEMM workload has one dtype; dequantization is not modelled) and
+keep their roofline time too. Without the engine installed, the run is roofline-only.
+
+Granularity: the configuration's ``simulation.granularity`` if given, else ``wave`` (LLM
+operators are large; the engine reproduces tile-level bytes exactly at coarser granularity).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..errors import InputError
+from ..result import LevelTraffic, Result, Roofline
+from .analysis import LlmReport, analyse, decode_contexts
+from .operators import ATTENTION_KINDS, Operator, attention_operators, decode_operators
+from .roofline import RooflineMachine, roofline, stage_totals
+from .workload import LlmWorkload
+
+__all__ = ["LlmResult", "simulate_llm", "engine_simulator", "run_llm"]
+
+DEFAULT_GRANULARITY = "wave"
+
+
+@dataclass(frozen=True)
+class LlmResult(Result):
+    """A ``Result`` (contract keys) with the LLM report: ``to_dict()['llm']`` holds the
+    per-operator rows and totals; ``to_table()`` prints the per-operator tables."""
+
+    llm: LlmReport | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if self.llm is not None:
+            out["llm"] = self.llm.to_dict()
+        return out
+
+    def to_table(self) -> str:
+        return self.llm.to_table() if self.llm is not None else super().to_table()
+
+
+def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
+    """An operator simulator over :func:`memsim.simulate.simulate`, or None when the engine or
+    the schedules are not installed."""
+    try:
+        from ..engine import simulate_program  # noqa: F401
+        from ..schedulers import get_schedule  # noqa: F401
+        from ..simulate import simulate
+    except ImportError:
+        return None
+    hw_data = hardware.to_dict()
+    whole: dict = {}
+
+    def run(workload: dict, schedule: dict) -> Result:
+        return simulate({"hardware": hw_data, "workload": workload, "schedule": schedule,
+                         "simulation": {"granularity": granularity}})
+
+    def simulate_op(op: Operator) -> float | None:
+        p = op.params
+        if op.kind == "linear":
+            if "m" not in p:
+                return None
+            return run({"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
+                        "dtype": op.shape[-1]}, {"kind": "gemm_tiled"}).time_s
+        if op.kind not in ATTENTION_KINDS:
+            return None
+        _, b, heads, kv_heads, seq_q, seq_k, d, window, dtype, schedule = op.shape[:10]
+        base = op.shape[:10]
+        if base not in whole:
+            decode = seq_q == 1
+            whole[base] = run({"kind": "attention", "batch": b, "heads": heads,
+                               "kv_heads": kv_heads, "seq_q": seq_q, "seq_k": seq_k,
+                               "head_dim": d, "causal": True,
+                               "window": None if decode else window, "dtype": dtype},
+                              {"kind": schedule})
+        result = whole[base]
+        if op.kind == "attention":
+            return result.time_s
+        # standard schedule: kernels S = QK^T, softmax, O = PV map to the three operators
+        part = {"matmul_qk": 0, "softmax": 1, "matmul_sv": 2}[
+            op.kind if op.kind == "softmax" else f"matmul_{op.shape[-1]}"]
+        kernels = result.kernels
+        if len(kernels) == 3:
+            return float(kernels[part].get("time_s", result.time_s / 3))
+        return result.time_s / 3
+    return simulate_op
+
+
+def _quantized_guard(wl: LlmWorkload, simulate_op):
+    if simulate_op is None or wl.weight_quant is None:
+        return simulate_op
+    return lambda op: None if op.kind == "linear" else simulate_op(op)
+
+
+def run_llm(wl: LlmWorkload, hardware: Any, *, simulate: bool = True,
+            granularity: str = DEFAULT_GRANULARITY, check: bool = True) -> LlmReport:
+    """Analyse ``wl`` on ``hardware`` (roofline from its HBM bandwidth and peak rates; footprint
+    checked against its ``hbm`` capacity), simulating operators when the engine is available."""
+    machine = RooflineMachine.from_hardware(hardware, wl.act_dtype)
+    capacity = (hardware.memory("hbm").total_capacity_bytes if hardware.has_memory("hbm")
+                else None)
+    sim = _quantized_guard(wl, engine_simulator(hardware, granularity) if simulate else None)
+    return analyse(wl, machine, capacity, sim, check=check)
+
+
+def _decode_totals(report: LlmReport) -> dict:
+    """FLOPs and HBM read/write bytes of all decode steps (roofline convention)."""
+    wl, machine = report.workload, report.machine
+    fixed = [c for c in report.decode_first if c.op.kind not in ATTENTION_KINDS]
+    base = stage_totals(fixed)
+    totals = {k: base[k] * wl.gen_len for k in ("flops", "read_bytes", "write_bytes")}
+    for ctx in decode_contexts(wl):
+        t = stage_totals(roofline(attention_operators(wl, "decode", 1, int(ctx)), machine))
+        for k in totals:
+            totals[k] += t[k]
+    return totals
+
+
+def simulate_llm(config: Any) -> LlmResult:
+    """The ``llm`` workload kind's simulate function (``RunConfig -> Result``)."""
+    wl: LlmWorkload = config.workload
+    hw = config.hardware
+    if not hw.has_memory("hbm"):
+        raise InputError(f"hardware {config.hardware_name!r} has no 'hbm' level to hold the "
+                         "weights and KV cache")
+    asked = (config.data.get("simulation") or {}).get("granularity")
+    report = run_llm(wl, hw, granularity=asked or DEFAULT_GRANULARITY)
+    prefill = stage_totals(report.prefill)
+    decode = _decode_totals(report)
+    roof_time = report.prefill_time_s + report.decode_time_s
+    time_s = (report.sim_prefill_time_s + report.sim_decode_time_s if report.simulated
+              else roof_time)
+    fp = report.footprint
+    levels = {"hbm": LevelTraffic(round(prefill["read_bytes"] + decode["read_bytes"]),
+                                  round(prefill["write_bytes"] + decode["write_bytes"]),
+                                  round(fp.total), round(fp.capacity))}
+    # what binds: the share of roofline time spent in memory-bound operators
+    first_mem = sum(c.total_time_s for c in report.decode_first if c.bound == "memory")
+    memory_bound_time = (sum(c.total_time_s for c in report.prefill if c.bound == "memory")
+                         + report.decode_time_s * first_mem / report.tpot_s())
+    bound = "hbm" if memory_bound_time >= roof_time / 2 else "compute"
+    return LlmResult(
+        memsim_version=__version__, hardware=config.hardware_name, workload=wl.to_dict(),
+        schedule={"kind": "llm", "prefill_attention": wl.prefill_schedule,
+                  "decode_attention": wl.decode_schedule,
+                  "simulated": report.simulated},
+        time_s=time_s, flops=prefill["flops"] + decode["flops"], levels=levels,
+        roofline=Roofline(roof_time, bound, "hbm" if bound == "hbm" else "tensor"),
+        llm=report)

@@ -1,0 +1,272 @@
+"""Attention forward schedules as tile programs, exactly as docs/schedules.md describes them.
+
+Every schedule works per (batch, query head) ``bh``; query head ``h`` reads K/V head
+``h // (heads / kv_heads)``, so K/V region ids are shared within a GQA group (reuse shows up
+in L2, not at the SRAM boundary). Masks come from :func:`memsim.workloads.masks.active_tiles`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import dtype_bytes
+from ..engine.program import Access, Kernel, Op, Program, Segment
+from ..errors import ScheduleError
+from ..workloads.masks import active_tiles, block_sizes
+from .base import Schedule, fit_blocks, one_of, register_schedule
+
+__all__ = ["Standard", "Flash1", "Flash2", "SquareTiling", "Chunked", "FlashDecoding"]
+
+STATS = 4.0      # softmax statistics and partial results are fp32
+
+
+class _Attention(Schedule):
+    """Shared shapes: sizes of row/key blocks, active tiles, head -> K/V head mapping."""
+
+    workload_kind = "attention"
+
+    def _shape(self, br: int, bc: int) -> None:
+        w = self.workload
+        self.nq, self.nk, self.d = w.seq_q, w.seq_k, w.head_dim
+        self.e = float(w.dtype_bytes)
+        self.br, self.bc = br, bc
+        self.r = block_sizes(self.nq, br).astype(np.float64)   # Br_i
+        self.c = block_sizes(self.nk, bc).astype(np.float64)   # Bc_j
+        self.tr, self.tc = len(self.r), len(self.c)
+        self.act = active_tiles(self.nq, self.nk, br, bc, w.causal, w.window, w.sparse)
+        self.bh = w.batch * w.heads
+        self._ones: dict = {}
+        self._rows = [np.flatnonzero(row).astype(np.int64) for row in self.act]
+
+    def kv_of(self, bh: int) -> int:
+        """K/V head (over all batches) read by query head ``bh``."""
+        w = self.workload
+        b, h = divmod(bh, w.heads)
+        return b * w.kv_heads + h // w.group_size
+
+    def _compute(self, coef_rows: float, sizes) -> tuple:
+        """Q Kᵀ, exp, P V of one tile: ``2·Br·Bc·d`` FLOPs each, ``Br·Bc`` exponentials."""
+        ops = [Op(self.instruction, 2.0 * self.d * coef_rows, sizes)]
+        if self.exp_class:
+            ops.append(Op(self.exp_class, coef_rows, sizes))
+        ops.append(Op(self.instruction, 2.0 * self.d * coef_rows, sizes))
+        return tuple(ops)
+
+    def _blocks_default(self, need, br=128, bc=128):
+        w = self.workload
+        br = self.options.get("block_q") or br
+        bc = self.options.get("block_k") or bc
+        given = self.options.get("block_q"), self.options.get("block_k")
+        if all(given):
+            return br, bc
+        sizes = fit_blocks([br, bc], lambda a, b: need(min(a, w.seq_q), min(b, w.seq_k)),
+                           self.sram_limit)
+        if sizes is None:
+            return br, bc        # reported by the fit check
+        if given[0]:
+            sizes[0] = br
+        if given[1]:
+            sizes[1] = bc
+        return sizes[0], sizes[1]
+
+    def _check_fit(self, need: float, detail: str) -> float:
+        if need > self.sram_limit:
+            w = self.workload
+            raise self._too_big(f"block {self.br}x{self.bc} at d={w.head_dim} {w.dtype} "
+                                f"stages={self.stages}", need, detail)
+        return need
+
+    @classmethod
+    def _options(cls, node):
+        return {"block_q": cls._block_option(node, "block_q"),
+                "block_k": cls._block_option(node, "block_k")}
+
+    def _resolved(self) -> dict:
+        return {"block_q": self.br, "block_k": self.bc}
+
+
+@register_schedule
+class Flash2(_Attention):
+    """FlashAttention-2 forward: one thread block per (batch, head, row block)."""
+
+    kind = "flash2"
+
+    def _need(self, br, bc):
+        return (br * self.workload.head_dim
+                + self.stages * 2 * bc * self.workload.head_dim) * self.workload.dtype_bytes
+
+    def _resolve(self):
+        br, bc = self._blocks_default(self._need)
+        self._shape(br, bc)
+        self.sram = self._check_fit(
+            self._need(min(br, self.nq), min(bc, self.nk)),
+            f"Q {br}x{self.d} + {self.stages} x (K+V) {bc}x{self.d}, {self.workload.dtype}")
+
+    def kernels(self):
+        p = Program()
+        w = self.workload
+        nkv = w.batch * w.kv_heads
+        Q, K, V = p.tensor("Q", self.bh * self.tr), p.tensor("K", nkv * self.tc), \
+            p.tensor("V", nkv * self.tc)
+        O, L = p.tensor("O", self.bh * self.tr), p.tensor("L", self.bh * self.tr)
+        de = self.d * self.e
+        ops = [self._compute(float(ri), self.c) for ri in self.r]
+        tr = self.tr
+
+        def block(b):
+            bh, i = divmod(b, tr)
+            kv = self.kv_of(bh) * self.tc
+            one = one_of(self._ones, i)
+            segs = [Segment(one, loads=(Access(Q.index, Q.base + bh * tr, 1, de, self.r),))]
+            js = self._rows[i]
+            if len(js):
+                segs.append(Segment(js, loads=(Access(K.index, K.base + kv, 1, de, self.c),
+                                               Access(V.index, V.base + kv, 1, de, self.c)),
+                                    ops=ops[i]))
+            segs.append(Segment(one, stores=(Access(O.index, O.base + bh * tr, 1, de, self.r),
+                                             Access(L.index, L.base + bh * tr, 1, STATS,
+                                                    self.r))))
+            return tuple(segs)
+
+        return [Kernel("flash2_fwd", self.bh * tr, self.sram, self.stages, block, p)]
+
+
+@register_schedule
+class Flash1(_Attention):
+    """FlashAttention Algorithm 1: one thread block per (batch, head); outer loop over K/V
+    blocks, inner loop over Q blocks (O, l, m read and written back per tile)."""
+
+    kind = "flash1"
+    default_stages = 1
+
+    def _need(self, br, bc):
+        d = self.workload.head_dim
+        return (2 * bc * d + self.stages * 2 * br * d) * self.workload.dtype_bytes
+
+    def _resolve(self):
+        w = self.workload
+        m = int(self.sram_limit // w.dtype_bytes)       # M in elements (paper's rule)
+        bc_rule = -(-m // (4 * w.head_dim))
+        br = self.options.get("block_q") or min(bc_rule, w.head_dim)
+        bc = self.options.get("block_k") or bc_rule
+        self._shape(br, bc)
+        self.sram = self._check_fit(
+            self._need(min(br, self.nq), min(bc, self.nk)),
+            f"K+V {bc}x{self.d} + {self.stages} x (Q+O) {br}x{self.d}, {w.dtype}")
+
+    def kernels(self):
+        p = Program()
+        w = self.workload
+        nkv = w.batch * w.kv_heads
+        tr, tc = self.tr, self.tc
+        Q, K, V = p.tensor("Q", self.bh * tr), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        O, l, m = (p.tensor(n, self.bh * tr) for n in ("O", "l", "m"))
+        de = self.d * self.e
+        all_rows = np.arange(tr, dtype=np.int64)
+        cols = [np.flatnonzero(self.act[:, j]).astype(np.int64) for j in range(tc)]
+        ops = [self._compute(float(cj), self.r) for cj in self.c]
+        ones: dict = {}
+
+        def block(bh):
+            kv = self.kv_of(bh) * tc
+            q0 = bh * tr
+            rw = (Access(O.index, O.base + q0, 1, de, self.r),
+                  Access(l.index, l.base + q0, 1, STATS, self.r),
+                  Access(m.index, m.base + q0, 1, STATS, self.r))
+            segs = [Segment(all_rows, stores=rw)]
+            for j in range(tc):
+                if not len(cols[j]):
+                    continue
+                segs.append(Segment(one_of(ones, j), loads=(
+                    Access(K.index, K.base + kv, 1, de, self.c),
+                    Access(V.index, V.base + kv, 1, de, self.c))))
+                segs.append(Segment(cols[j], loads=(Access(Q.index, Q.base + q0, 1, de,
+                                                           self.r),) + rw,
+                                    ops=ops[j], stores=rw))
+            return tuple(segs)
+
+        return [Kernel("flash1_fwd", self.bh, self.sram, self.stages, block, p)]
+
+
+@register_schedule
+class Standard(_Attention):
+    """Algorithm 0: S = Q Kᵀ, P = softmax(S), O = P V as three kernels through memory."""
+
+    kind = "standard"
+
+    @classmethod
+    def _options(cls, node):
+        out = super()._options(node)
+        out["intermediate_dtype"] = cls._dtype_option(node, "intermediate_dtype")
+        return out
+
+    def _needs(self, br, bc):
+        d, e = self.workload.head_dim, self.workload.dtype_bytes
+        ie = dtype_bytes(self.inter)
+        return ((br + bc) * d * e + br * bc * ie,
+                self.stages * 2 * br * bc * ie,
+                self.stages * (br * bc * ie + bc * d * e))
+
+    def _resolve(self):
+        self.inter = self.options.get("intermediate_dtype") or self.workload.dtype
+        br, bc = self._blocks_default(lambda a, b: max(self._needs(a, b)))
+        self._shape(br, bc)
+        self.sram3 = self._needs(min(br, self.nq), min(bc, self.nk))
+        self._check_fit(max(self.sram3), f"largest of the three kernels' tiles, S/P in "
+                                         f"{self.inter}")
+
+    def _resolved(self):
+        return {**super()._resolved(), "intermediate_dtype": self.inter}
+
+    def kernels(self):
+        p = Program()
+        w = self.workload
+        nkv = w.batch * w.kv_heads
+        tr, tc = self.tr, self.tc
+        Q, K, V = p.tensor("Q", self.bh * tr), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        S, P = p.tensor("S", self.bh * tr * tc), p.tensor("P", self.bh * tr * tc)
+        O = p.tensor("O", self.bh * tr)
+        de, ie = self.d * self.e, float(dtype_bytes(self.inter))
+        all_cols = np.arange(tc, dtype=np.int64)
+        ones: dict = {}
+
+        def qk(b):
+            bh, rest = divmod(b, tr * tc)
+            i, j = divmod(rest, tc)
+            ri = float(self.r[i])
+            kv = self.kv_of(bh) * tc
+            return (Segment(one_of(ones, j),
+                            loads=(Access(Q.index, Q.base + bh * tr + i, 0, de * ri),
+                                   Access(K.index, K.base + kv, 1, de, self.c)),
+                            ops=(Op(self.instruction, 2.0 * self.d * ri, self.c),),
+                            stores=(Access(S.index, S.base + (bh * tr + i) * tc, 1, ri * ie,
+                                           self.c),)),)
+
+        def softmax(b):
+            bh, i = divmod(b, tr)
+            ri = float(self.r[i])
+            row = (bh * tr + i) * tc
+            ops = (Op(self.exp_class, ri, self.c),) if self.exp_class else ()
+            return (Segment(all_cols, loads=(Access(S.index, S.base + row, 1, ri * ie, self.c),),
+                            ops=ops,
+                            stores=(Access(P.index, P.base + row, 1, ri * ie, self.c),)),)
+
+        def pv(b):
+            bh, i = divmod(b, tr)
+            ri = float(self.r[i])
+            kv = self.kv_of(bh) * tc
+            return (Segment(all_cols, loads=(Access(P.index, P.base + (bh * tr + i) * tc, 1,
+                                                    ri * ie, self.c),
+                                             Access(V.index, V.base + kv, 1, de, self.c)),
+                            ops=(Op(self.instruction, 2.0 * self.d * ri, self.c),)),
+                    Segment(one_of(ones, i), stores=(Access(O.index, O.base + bh * tr, 1, de,
+                                                            self.r),)))
+
+        s1, s2, s3 = self.sram3
+        return [Kernel("standard_qk", self.bh * tr * tc, s1, self.stages, qk, p),
+                Kernel("standard_softmax", self.bh * tr, s2, self.stages, softmax, p),
+                Kernel("standard_pv", self.bh * tr, s3, self.stages, pv, p)]
+
+
+from .attention_more import Chunked, FlashDecoding, SquareTiling  # noqa: E402,F401

@@ -1,0 +1,120 @@
+"""Parse `ncu -i REPORT --csv --print-units base` (details page) into per-case kernel records.
+
+Pure Python (no torch): runs on the GPU machine or here. Each CSV row is one metric of one
+kernel; rows of one kernel share the "ID" column. The NVTX push/pop column names the case.
+
+Usage: python3 parse_ncu.py NCU_CSV OUT_JSON
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+
+NVTX_COL = "thread Domain:Push/Pop_Range:PL_Type:PL_Value:CLR_Type:Color:Msg_Type:Msg"
+
+# metric name -> (record key, multiplier to bytes / seconds / plain)
+METRICS = {
+    "dram__bytes_read.sum": ("dram_read_bytes", 1),
+    "dram__bytes_write.sum": ("dram_write_bytes", 1),
+    "lts__t_sectors_srcunit_tex_op_read.sum": ("l2_read_sectors", 1),
+    "lts__t_sectors_srcunit_tex_op_write.sum": ("l2_write_sectors", 1),
+    "gpu__time_duration.sum": ("gpu_time_ns", 1),
+    "launch__grid_size": ("grid_size", 1),
+    "launch__block_size": ("block_size", 1),
+    "launch__registers_per_thread": ("registers_per_thread", 1),
+    "launch__shared_mem_per_block_dynamic": ("smem_dynamic_bytes", 1),
+    "launch__shared_mem_per_block_static": ("smem_static_bytes", 1),
+}
+SECTOR_BYTES = 32
+
+
+def _num(text):
+    t = text.replace(",", "").strip()
+    if t in ("", "n/a"):
+        return None
+    v = float(t)
+    return int(v) if v.is_integer() else v
+
+
+def case_from_nvtx(text):
+    """The innermost NVTX push/pop range name, e.g. '560 "<default domain>:attn_x:none..."'."""
+    m = re.findall(r"<default domain>:([^:\"]+)", text or "")
+    return m[-1] if m else None
+
+
+def short_name(demangled):
+    """Function name without return type, template arguments or parameters.
+
+    'void flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, ...>, true>(Flash_fwd_params)'
+    -> 'flash::flash_fwd_kernel'.
+    """
+    s = demangled.strip().replace("(anonymous namespace)", "{anon}").replace("<unnamed>", "{anon}")
+    if s.endswith(")"):  # drop the parameter list: the last top-level (...)
+        depth = 0
+        for i in range(len(s) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(s[i], 0)
+            if depth == 0:
+                s = s[:i]
+                break
+    tokens, depth, cur = [], 0, ""
+    for ch in s:  # split at spaces outside template brackets; the name is the last token
+        depth += {"<": 1, ">": -1}.get(ch, 0)
+        if ch == " " and depth == 0:
+            tokens.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    tokens.append(cur)
+    name, depth, out = tokens[-1], 0, ""
+    for ch in name:  # drop template arguments
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif depth == 0:
+            out += ch
+    return out or demangled
+
+
+def parse_rows(rows):
+    """Return {case_id: [kernel dict, ...]} in launch order."""
+    kernels = {}
+    order = []
+    for r in rows:
+        kid = int(r["ID"])
+        if kid not in kernels:
+            kernels[kid] = {"ncu_id": kid, "case": case_from_nvtx(r.get(NVTX_COL, "")),
+                            "name": short_name(r["Kernel Name"]),
+                            "demangled": r["Kernel Name"], "grid": r.get("Grid Size"),
+                            "block": r.get("Block Size"), "stream": _num(r.get("Stream", ""))}
+            order.append(kid)
+        name = r.get("Metric Name")
+        if name in METRICS:
+            key, mult = METRICS[name]
+            v = _num(r.get("Metric Value", ""))
+            kernels[kid][key] = None if v is None else v * mult
+    by_case = {}
+    for kid in order:
+        k = kernels[kid]
+        if "l2_read_sectors" in k and k["l2_read_sectors"] is not None:
+            k["l2_read_bytes"] = k["l2_read_sectors"] * SECTOR_BYTES
+        if "l2_write_sectors" in k and k["l2_write_sectors"] is not None:
+            k["l2_write_bytes"] = k["l2_write_sectors"] * SECTOR_BYTES
+        by_case.setdefault(k.pop("case") or "_unlabelled", []).append(k)
+    return by_case
+
+
+def parse_file(path):
+    with open(path, newline="") as f:
+        # ncu may print ==PROF== lines before the header when it is not quiet
+        lines = [ln for ln in f if ln.startswith('"')]
+    return parse_rows(csv.DictReader(lines))
+
+
+if __name__ == "__main__":
+    res = parse_file(sys.argv[1])
+    with open(sys.argv[2], "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"parse_ncu: {sum(len(v) for v in res.values())} kernels in {len(res)} cases")
