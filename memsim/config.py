@@ -90,7 +90,7 @@ def _apply_overrides(data: dict, overrides: Iterable[tuple[str, Any]]) -> dict[s
     for path, value in overrides:
         value = _scalar(value)
         text = f"--set {path}={value}"
-        keys = [k for k in path.split(".")]
+        keys = path.split(".")
         if not all(keys):
             raise InputError(f"{text}: empty key in path {path!r}")
         if keys[0] == "hardware" and len(keys) > 1:
@@ -101,7 +101,7 @@ def _apply_overrides(data: dict, overrides: Iterable[tuple[str, Any]]) -> dict[s
             if not isinstance(hw_over, dict):
                 raise InputError(f"{text}: hardware_overrides is not a mapping")
             hw_over[".".join(keys[1:])] = value
-            applied["hardware_overrides"] = text
+            applied["hardware_overrides." + ".".join(keys[1:])] = text
             continue
         node = data
         for depth, key in enumerate(keys[:-1]):
@@ -140,8 +140,13 @@ def _load_hardware(root: Node, source: str | None):
     if over:
         try:
             hw = hw.with_overrides({str(k): v for k, v in over.items()})
-        except SpecError:
-            raise
+        except SpecError as exc:
+            # with_overrides names the override key; locate it in this file
+            key = f"hardware_overrides.{exc.path}" if exc.path else "hardware_overrides"
+            raise SpecError(exc.detail, file=root.doc.file,
+                            line=root.doc.line_of(over, exc.path) or
+                            root.doc.line_of(root.data, "hardware_overrides"),
+                            path=key) from None
         except InputError as exc:
             raise root.error("hardware_overrides", str(exc)) from None
     return hw, name
@@ -212,7 +217,8 @@ def load_run_config(source: "str | Path | Mapping | RunConfig",
         return load_run_config(source.data, overrides, name=name or source.source)
     if isinstance(source, Mapping):
         doc = document_from_data(copy.deepcopy(dict(source)), name or "<config>")
-        file = None
+        # a RunConfig re-derived from a file keeps resolving relative hardware paths there
+        file = name if name and Path(name).is_file() else None
     else:
         doc = load_document(source)
         file = str(source)

@@ -159,7 +159,7 @@ class Result:
         writer = csv.writer(buf, lineterminator="\n")
         if header:
             writer.writerow(flat.keys())
-        writer.writerow(["" if v is None else v for v in flat.values()])
+        writer.writerow([_csv_cell(v) for v in flat.values()])
         return buf.getvalue()
 
     # -- human-readable -------------------------------------------------------------------------
@@ -207,6 +207,15 @@ def _bytes(value: float) -> str:
         if abs(value) >= size:
             return f"{value / size:.4g} {unit}"
     return f"{value:.4g} B"
+
+
+def _csv_cell(value: Any) -> Any:
+    """Empty for None, ``true``/``false`` for booleans (as in the YAML and JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def _flatten(value: Any, prefix: str, out: dict) -> None:

@@ -21,7 +21,7 @@ from typing import Mapping
 from memsim.errors import InputError
 
 __all__ = ["Roofline", "RoofPoint", "HierarchicalRoofline", "roofline", "effective_peak",
-           "hierarchical_roofline"]
+           "hierarchical_roofline", "hardware_roofline"]
 
 
 def _positive(kind: str, name: str, value: float) -> float:
@@ -146,3 +146,18 @@ def hierarchical_roofline(*, flops: float, peak_flops_per_s: float,
             break
     time_s = total / attainable
     return HierarchicalRoofline(tuple(points), peak, attainable, binding, time_s)
+
+
+def hardware_roofline(hardware, *, flops: Mapping[str, float],
+                      bytes_by_level: Mapping[str, float], achievable: bool = True) -> Roofline:
+    """:func:`roofline` with rates and bandwidths taken from a ``memsim.hardware.Hardware``:
+    each instruction class by ``hardware.find_rate(name)`` (its achievable rate where measured
+    and ``achievable`` is true, else the peak), each level's aggregate ``read_bandwidth``
+    (reads and writes of a level share its bandwidth here)."""
+    rates = {}
+    for name in flops:
+        rate = hardware.find_rate(name)[1]
+        rates[name] = rate.effective if achievable else rate.peak
+    bandwidths = {name: hardware.memory(name).read_bandwidth for name in bytes_by_level}
+    return roofline(flops=flops, rates=rates, bytes_by_level=bytes_by_level,
+                    bandwidths=bandwidths)

@@ -19,16 +19,7 @@ from math import ceil
 
 import numpy as np
 
-__all__ = ["Channel", "token_size"]
-
-
-def token_size(value) -> int:
-    """Number of elements (numbers) in a token."""
-    if type(value) is np.ndarray:
-        return value.size
-    if type(value) is tuple:
-        return len(value)
-    return 1
+__all__ = ["Channel"]
 
 
 class Channel:
@@ -46,7 +37,7 @@ class Channel:
     """
 
     __slots__ = ("env", "name", "depth", "width", "latency", "token_elements",
-                 "transfer_cycles", "items", "credits", "elements", "peak_entries",
+                 "transfer_cycles", "items", "credits", "peak_entries",
                  "peak_elements", "pushes", "pushed_elements", "pops", "popped_elements",
                  "producer", "consumer", "intermediate", "auto_depth", "slack",
                  "_pending_pushes", "_pending_pops", "_counted_pops", "_counted_elements",
@@ -78,7 +69,6 @@ class Channel:
         """Empty the channel and its statistics (called when a run starts)."""
         self.items: deque = deque()        # (ready_cycle, value, elements)
         self.credits: deque = deque([0] * self.depth)
-        self.elements = 0
         self.peak_entries = self.peak_elements = 0
         self.pushes = self.pushed_elements = self.pops = self.popped_elements = 0
         self._pending_pushes: deque = deque()   # (cycle, pushes, pushed_elements) not yet measured
@@ -92,6 +82,11 @@ class Channel:
     def entries(self) -> int:
         return len(self.items)
 
+    @property
+    def elements(self) -> int:
+        """Elements held now (in simulation order)."""
+        return sum(item[2] for item in self.items)
+
     def has_space(self) -> bool:
         return bool(self.credits)
 
@@ -99,17 +94,15 @@ class Channel:
     def push(self, value, now: int, unit_latency: int) -> None:
         """Send ``value`` at cycle ``now`` (not before ``credits[0]``) from a unit whose
         pipeline takes ``unit_latency`` cycles."""
-        # token_size inlined: this is the innermost loop of a run
+        # elements in the token (a vector, a tuple of scalars, or a scalar)
         size = value.size if type(value) is np.ndarray else (
             len(value) if type(value) is tuple else 1)
         self.credits.popleft()
         self.items.append((now + unit_latency + self.transfer_cycles - 1 + self.latency,
                            value, size))
-        self.elements += size
         self.pushes += 1
         self.pushed_elements += size
         self._pending_pushes.append((now, self.pushes, self.pushed_elements))
-        self._measure()
         waiter = self._data_waiter
         if waiter is not None:
             self._data_waiter = None
@@ -118,12 +111,13 @@ class Channel:
     def pop(self, now: int):
         """Take the head token at cycle ``now`` (the caller has checked that it is ready)."""
         _, value, size = self.items.popleft()
-        self.elements -= size
         self.credits.append(now)
         self.pops += 1
         self.popped_elements += size
-        self._pending_pops.append((now, self.pops, self.popped_elements))
-        self._measure()
+        pending = self._pending_pops
+        pending.append((now, self.pops, self.popped_elements))
+        if len(pending) > 32:           # measure in batches: fewer calls, same result
+            self._measure()
         waiter = self._space_waiter
         if waiter is not None:
             self._space_waiter = None

@@ -5,8 +5,11 @@
     fabric.add(Map(fabric.env, "exp", fabric.timing("exp"), lanes, np.exp, [s], [p]))
     run = fabric.run()            # FabricRun, or DeadlockError
 
-Simulation time is in cycles of ``clock_hz``. A run ends when simpy has no event left. If then
-every sink has its results, the run succeeded; otherwise every live unit is blocked on a full or
+Time is in cycles of ``clock_hz``. By default each unit keeps a local clock (as in DAM) and uses
+simpy only to wait for a token or a credit that another unit has yet to produce; ``mode=
+"clocked"`` makes simpy's time the cycle instead (one event per firing) and is the reference the
+default is tested against. A run ends when simpy has no event left. If then every sink has its
+results, the run succeeded; otherwise every live unit is blocked on a full or
 an empty FIFO and nothing can ever move again: a deadlock, reported with the channels and the
 units that wait on them, and the cycle of waits that closes it.
 """
@@ -138,15 +141,29 @@ class Fabric:
         return unit
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, max_cycles: int | None = None) -> FabricRun:
+    def run(self, max_cycles: int | None = None, mode: str = "local") -> FabricRun:
         """Run to completion. Raises ``DeadlockError`` if the graph stops before every sink has
-        its results, ``InputError`` if ``max_cycles`` pass first."""
+        its results, ``InputError`` if ``max_cycles`` pass first.
+
+        ``mode="local"``: each unit keeps its own clock and runs ahead until it needs a token
+        or a credit that does not exist yet (few simpy events); ``mode="clocked"``: simpy's
+        time is the cycle and every unit sleeps until it may fire (one event per firing). Both
+        give the same cycles, values and peaks (tested)."""
+        if mode not in ("local", "clocked"):
+            raise ValueError(f"mode {mode!r}, expected 'local' or 'clocked'")
+        local = mode == "local"
+        for channel in self.channels.values():
+            channel.reset()
         for unit in self.units.values():
-            self.env.process(unit.run())
-        self.env.run(until=max_cycles)
+            if max_cycles is not None:
+                unit.max_cycles = max_cycles
+            self.env.process(unit.run(local))
+        self.env.run(until=None if local else max_cycles)
+        for channel in self.channels.values():
+            channel.finish()
         sinks = [u for u in self.units.values() if isinstance(u, Sink)]
         if not all(s.done for s in sinks):
-            if self.env.peek() != inf:
+            if any(u.stopped for u in self.units.values()) or self.env.peek() != inf:
                 raise InputError(f"the dataflow program did not finish within {max_cycles} "
                                  f"cycles (max_cycles)")
             raise self._deadlock()
@@ -160,7 +177,7 @@ class Fabric:
             events=sum(u.events for u in self.units.values()))
 
     def _deadlock(self) -> DeadlockError:
-        now = int(self.env.now)
+        now = int(max([self.env.now] + [u.now for u in self.units.values()]))
         waits = {u.name: (u.waiting[0], u.waiting[1].name) for u in self.units.values()
                  if not u.done and u.waiting is not None}
         full = {ch: unit for unit, (op, ch) in waits.items() if op == PUT}

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InputError
 from ..hardware.model import FabricSpec
 from .fabric import Fabric, FabricRun
-from .units import FIRST, MatVec, Map, Reduce, Repeat, Scan, Sink, Source
+from .units import MatVec, Map, Reduce, Repeat, Scan, Sink, Source
 
 __all__ = ["SdpaParams", "SdpaRun", "VARIANTS", "build_sdpa", "run_sdpa", "reference_attention",
            "make_inputs", "BUFFER_CHANNEL"]

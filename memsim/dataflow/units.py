@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from math import ceil
 from typing import Callable, Iterable
 
-import numpy as np
-
 from .channel import Channel
 
 __all__ = ["UnitTiming", "Unit", "Map", "Reduce", "Scan", "MatVec", "Repeat", "Source", "Sink",
@@ -82,14 +80,63 @@ class Unit:
         self.firings = 0
         self.events = 0             # simpy events this unit waited on (for events/s figures)
         self.next_fire = 0
+        self.now = 0                # cycle of the latest firing
+        self.max_cycles = float("inf")
+        self.stopped = False        # returned at max_cycles
         self.waiting: tuple[str, Channel] | None = None
         self.done = False
 
     def fire(self, values: list, first: bool, last: bool) -> list:
         raise NotImplementedError
 
-    def run(self):
+    def run(self, local: bool = True):
         """The simpy process: fire forever (the fabric stops when nothing can move)."""
+        return self._run_local() if local else self._run_clocked()
+
+    def _run_local(self):
+        # Local clock (as in DAM): the unit fires at the earliest cycle its constraints allow:
+        # its initiation interval, its inputs' ready cycles, its outputs' credits. It waits
+        # (yields to simpy) only when a token or a credit does not exist yet, i.e. when
+        # another unit has to run first; so it may run ahead of the others.
+        last_k = self.row_length - 1
+        plans = self._plans
+        while True:
+            first, last = self.k == 0, self.k == last_k
+            ins, outs, out_channels = plans[first, last]
+            now = self.next_fire
+            for ch in ins:
+                while not ch.items:
+                    self.waiting = (GET, ch)
+                    self.events += 1
+                    yield ch.wait_data()
+                ready = ch.items[0][0]
+                if ready > now:
+                    now = ready
+            for ch in out_channels:
+                while not ch.credits:
+                    self.waiting = (PUT, ch)
+                    self.events += 1
+                    yield ch.wait_space()
+                free = ch.credits[0]
+                if free > now:
+                    now = free
+            self.waiting = None
+            if now > self.max_cycles:
+                self.stopped = True
+                return
+            self.now = now
+            results = self.fire([ch.pop(now) for ch in ins], first, last)
+            latency = self.latency
+            for chs, value in zip(outs, results):
+                for ch in chs:
+                    ch.push(value, now, latency)
+            self.firings += 1
+            self.k = 0 if last else self.k + 1
+            self.next_fire = now + self.cycles
+
+    def _run_clocked(self):
+        # Global clock: simpy's time is the cycle; the unit sleeps until it may fire. One simpy
+        # event per firing at least; the reference the local-clock mode is tested against.
         env = self.env
         last_k = self.row_length - 1
         plans = self._plans
@@ -113,13 +160,13 @@ class Unit:
                         self.events += 1
                         yield ch.wait_data()
             for ch in out_channels:
-                while len(ch.items) >= ch.depth:
+                while not ch.credits:
                     self.waiting = (PUT, ch)
                     self.events += 1
                     yield ch.wait_space()
             self.waiting = None
-            now = env.now
-            results = self.fire([ch.pop() for ch in ins], first, last)
+            self.now = now = env.now
+            results = self.fire([ch.pop(now) for ch in ins], first, last)
             latency = self.latency
             for chs, value in zip(outs, results):
                 for ch in chs:
@@ -237,21 +284,29 @@ class Source(Unit):
         super().__init__(env, name, timing, lanes, 1, [], [(outputs, EACH)])
         self.tokens = tokens
 
-    def run(self):
+    def run(self, local: bool = True):
         env = self.env
         out_channels = self.outputs[0][0]
         latency = self.latency
         for value in self.tokens:
-            if env.now < self.next_fire:
+            if not local and env.now < self.next_fire:
                 self.events += 1
                 yield env.timeout(self.next_fire - env.now)
+            now = self.next_fire if local else env.now
             for ch in out_channels:
-                while len(ch.items) >= ch.depth:
+                while not ch.credits:
                     self.waiting = (PUT, ch)
                     self.events += 1
                     yield ch.wait_space()
+                if local and ch.credits[0] > now:
+                    now = ch.credits[0]
+            if not local:
+                now = env.now
             self.waiting = None
-            now = env.now
+            if now > self.max_cycles:
+                self.stopped = True
+                return
+            self.now = now
             for ch in out_channels:
                 ch.push(value, now, latency)
             self.firings += 1
@@ -275,5 +330,5 @@ class Sink(Unit):
         self.values.append(values[0])
         if len(self.values) == self.expected:
             self.done = True
-            self.finish_cycle = self.env.now
+            self.finish_cycle = self.now
         return []

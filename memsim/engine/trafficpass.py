@@ -167,7 +167,7 @@ def _compact(q_reg, q_stamp, head, tail, stamp):
     return n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
           seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
           op_coef, op_soff, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
@@ -256,9 +256,6 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                         r = acc_base[a] + acc_stride[a] * j
                         ten = acc_tensor[a]
                         is_write = a - a0 >= seg_nload[s]
-                        if not seen[r]:
-                            seen[r] = True
-                            footprint += nbytes
                         if is_write:
                             st += nbytes
                             t_wr[ten] += nbytes
@@ -277,6 +274,9 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                             if is_write:
                                 dirty[r] = True
                             continue
+                        if not seen[r]:      # a hit implies seen: checked on misses only
+                            seen[r] = True
+                            footprint += nbytes
                         if not is_write:
                             hb += nbytes
                             t_hr[ten] += nbytes

@@ -240,12 +240,11 @@ def _step(container: Any, segment: str, path: str, key: str) -> tuple[Any, Any, 
                     file="overrides", path=key)
 
 
-def _expand_scalar_bandwidth(parent: dict, field: Any, path: str) -> None:
+def _expand_scalar_bandwidth(parent: dict, field: str, path: str) -> None:
     """``bandwidth: X`` -> ``{read: X, write: X}`` so that ``...bandwidth.read`` can be set."""
     value = parent[field]
-    if field == "bandwidth" and not isinstance(value, dict):
-        names = ("forward", "backward") if path.startswith("links") else ("read", "write")
-        parent[field] = {names[0]: value, names[1]: value}
+    names = ("forward", "backward") if path.startswith("links") else ("read", "write")
+    parent[field] = {names[0]: value, names[1]: value}
 
 
 def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
@@ -254,9 +253,11 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
     ``{"memories.sram.capacity": "128 KiB", "compute.tensor.rates.bf16_wgmma.peak":
     "700 TFLOP/s", "gpu.sms": 114}``. Entries of lists (memories, links, compute) are addressed
     by their ``name``; values are what the YAML would hold (unit strings or base-unit numbers);
-    ``None`` removes an optional field. Errors name the override: ``overrides:
-    memories.sram.capacity: found ...``.
+    ``None`` removes an optional field. A new ``capacity`` of a level with ``max_per_block``
+    keeps the same per-block reserve unless ``max_per_block`` is given too. Errors name the
+    override: ``overrides: memories.sram.capacity: found ...``.
     """
+    overrides = _follow_capacity(hw, overrides)
     data = hardware_to_dict(hw, human=True)
     written: dict[str, str] = {}          # YAML path -> override key
     for key, value in overrides.items():
@@ -267,12 +268,8 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
         container, field, path = data, None, ""
         for depth, segment in enumerate(segments):
             if field is not None:
-                if container[field] is None or (isinstance(container[field], (str, int, float))
-                                                and field == "bandwidth"):
-                    if container[field] is None:
-                        container[field] = {}
-                    else:
-                        _expand_scalar_bandwidth(container, field, path)
+                if field == "bandwidth" and not isinstance(container[field], dict):
+                    _expand_scalar_bandwidth(container, field, path)
                 container = container[field]
             container, field, path = _step(container, segment, path, str(key))
             last = depth == len(segments) - 1
@@ -289,6 +286,30 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
     except SpecError as exc:
         raise _blame(exc, written) from None
     object.__setattr__(result, "origin", hw.origin)
+    return result
+
+
+def _follow_capacity(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A new scratchpad capacity keeps the per-block reserve (e.g. CUDA's 1 KiB per block):
+    ``memories.sram.capacity: 128 KiB`` on an H100 (228 KiB, 227 KiB per block) gives 127 KiB
+    per block, unless ``max_per_block`` is overridden too."""
+    result = dict(overrides)
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        if len(parts) != 3 or parts[0] != "memories" or parts[2] != "capacity":
+            continue
+        if f"memories.{parts[1]}.max_per_block" in overrides or not hw.has_memory(parts[1]):
+            continue
+        level = hw.memory(parts[1])
+        if level.max_per_block_bytes is None:
+            continue
+        try:
+            capacity = units.parse(value, "bytes")
+        except units.UnitError:
+            continue                      # the loader reports the bad value itself
+        reserve = level.capacity_bytes - level.max_per_block_bytes
+        follow = capacity - reserve if capacity > reserve else None
+        result[f"memories.{parts[1]}.max_per_block"] = follow
     return result
 
 

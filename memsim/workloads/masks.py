@@ -179,24 +179,21 @@ def _row_intervals(nq: int, nk: int, causal: bool, window: int | None):
     return lo, hi
 
 
-def _rect_active(lo, hi, rs, re, cs, ce, max_cells: int = 1 << 22) -> np.ndarray:
+def _rect_active(lo, hi, rs, re, cs, ce) -> np.ndarray:
     """For row ranges [rs, re) x column ranges [cs, ce), whether some row q in the range has a
-    visible key in the column range, given monotone per-row intervals [lo, hi]."""
+    visible key in the column range, given the per-row intervals [lo, hi].
+
+    Both ends grow by at most 1 from one row to the next, so the intervals of consecutive
+    non-empty rows overlap or touch and a row range sees one contiguous key range
+    ``[lo[first non-empty row], hi[last row]]``; empty rows form a prefix."""
     nq = lo.shape[0]
     valid = lo <= hi
     first_valid = int(np.argmax(valid)) if valid.any() else nq
     start = np.maximum(rs, first_valid)
-    # Last row whose interval starts at or before the range's last column: among rows up to
-    # it, the latest one has the largest hi (hi is non-decreasing), so it decides.
-    last_row = np.searchsorted(lo, ce - 1, side="right") - 1
-    out = np.empty((rs.shape[0], cs.shape[0]), dtype=bool)
-    step = max(1, max_cells // max(1, cs.shape[0]))  # bound temporary memory
-    for r0 in range(0, rs.shape[0], step):
-        sl = slice(r0, r0 + step)
-        qstar = np.minimum(re[sl, None] - 1, last_row[None, :])
-        ok = qstar >= start[sl, None]
-        out[sl] = ok & (hi[np.clip(qstar, 0, nq - 1)] >= cs[None, :])
-    return out
+    has = start < re
+    start = np.minimum(start, nq - 1)
+    u_lo, u_hi = lo[start], hi[re - 1]
+    return has[:, None] & (cs[None, :] <= u_hi[:, None]) & (ce[None, :] - 1 >= u_lo[:, None])
 
 
 def _segments(n: int, b: int, s: int | None):

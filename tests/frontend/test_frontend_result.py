@@ -21,7 +21,7 @@ def make(**changes):
         roofline=Roofline(1e-6, "hbm", "hbm", {"hbm": 1e-6, "bf16_wgmma": 1e-9}),
         lower_bound=LowerBound("l2", 52, 1.0, "max(...)"),
         kernels=({"name": "gemm", "time_s": 1.5e-6},),
-        flops_by_class={"bf16_wgmma": 48})
+        flops_by_class={"bf16_wgmma": 48}, useful_flops=None)
     fields.update(changes)
     return Result(**fields)
 
@@ -55,6 +55,10 @@ def test_csv_one_row_of_dotted_keys():
     row = dict(zip(*rows))
     assert row["levels.hbm.read_bytes"] == "40" and row["schedule.tile_m"] == "2"
     assert row["roofline.bound"] == "hbm" and row["flops_by_class.bf16_wgmma"] == "48"
+    assert "useful_flops" not in row and row["workload.kind"] == "gemm"
+    flags = dict(zip(*csv.reader(io.StringIO(make(workload={"causal": True, "window": None})
+                                            .to_csv()))))
+    assert flags["workload.causal"] == "true" and flags["workload.window"] == ""
     assert "kernels" not in row and not any(k.startswith("trace") for k in row)
 
 

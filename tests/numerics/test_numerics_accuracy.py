@@ -86,10 +86,11 @@ def _large_logit_inputs(seed, dtype, nq=21, nk=30, d=16):
     return q.astype(dtype), k.astype(dtype), v.astype(dtype)
 
 
-# float32 tolerance for large logits: the scores themselves carry a rounding error of about
-# d * eps32 * |s| ~ 16 * 6e-8 * 260 = 2.5e-4 absolute, and softmax passes absolute score errors
-# through to relative output errors one to one, so 1e-5 is not reachable by any float32 kernel.
-LARGE_TOL = {np.float64: 1e-12, np.float32: 3e-4}
+# float32 tolerance for large logits: each score carries a float32 rounding error of order
+# sqrt(d) * eps32 * |s| ~ 4 * 6e-8 * 260 = 6e-5 absolute, and softmax turns absolute score errors
+# into relative output errors one to one, so float32 cannot promise 1e-5 here. Measured over
+# the six schedules on these inputs: 4.2e-6 .. 9.6e-6; the bound below leaves 2x room.
+LARGE_TOL = {np.float64: 1e-12, np.float32: 2e-5}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -1,0 +1,155 @@
+"""hardware_to_dict / hardware_to_yaml / apply_overrides (Hardware.with_overrides)."""
+from __future__ import annotations
+
+import pytest
+
+from memsim import SpecError, load_hardware
+from memsim.hardware import (apply_overrides, hardware_to_dict, hardware_to_yaml, parse_hardware,
+                             parse_override)
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return load_hardware("h100-sxm")
+
+
+def test_dict_is_in_base_units(h100):
+    data = hardware_to_dict(h100)
+    levels = {m["name"]: m for m in data["memories"]}
+    assert levels["hbm"]["capacity"] == 80_000_000_000
+    assert levels["sram"]["capacity"] == 228 * 1024
+    assert levels["hbm"]["bandwidth"] == 3.35e12
+    assert data["gpu"]["clock"] == 1.98e9
+    assert data["gpu"]["launch_overhead"] == 4e-6
+    assert data["compute"][0]["rates"]["bf16_wgmma"]["peak"] == 989.4e12
+
+
+def test_human_dict_uses_unit_strings(h100):
+    data = hardware_to_dict(h100, human=True)
+    levels = {m["name"]: m for m in data["memories"]}
+    assert levels["hbm"]["capacity"] == "80 GB"
+    assert levels["sram"]["capacity"] == "228 KiB"
+    assert levels["hbm"]["bandwidth"] == "3.35 TB/s"
+    assert levels["ssd"]["bandwidth"] == {"read": "56 GB/s", "write": "32 GB/s"}
+    assert data["compute"][0]["rates"]["int8_wgmma"]["peak"] == "1979 TOP/s"
+
+
+def test_yaml_has_header_and_reads_back(h100):
+    text = hardware_to_yaml(h100)
+    assert text.startswith("# memsim hardware description: h100-sxm")
+    assert "between: [host, hbm]" in text
+    assert parse_hardware(text) == h100
+
+
+def test_raw_float_fallback_round_trips(h100):
+    # a bandwidth that no short unit string reproduces exactly still reads back exactly
+    odd = h100.with_overrides({"memories.hbm.bandwidth": 1 / 3 * 1e13})
+    assert parse_hardware(odd.to_yaml()) == odd
+    assert odd.memory("hbm").read_bandwidth == 1 / 3 * 1e13
+
+
+def test_brief_example(h100):
+    variant = h100.with_overrides({"memories.sram.capacity": "256 KiB",
+                                   "compute.tensor.rates.bf16_wgmma.peak": "700 TFLOP/s",
+                                   "gpu.sms": 114})
+    assert variant.memory("sram").capacity_bytes == 256 * 1024
+    assert variant.find_rate("bf16_wgmma")[1].peak == 700e12
+    assert variant.gpu.sms == 114
+    # the original is untouched and everything else is equal
+    assert h100.memory("sram").capacity_bytes == 228 * 1024
+    assert variant.memory("hbm") == h100.memory("hbm")
+    assert variant.origin == h100.origin
+
+
+def test_brief_example_exactly(h100):
+    variant = h100.with_overrides({"memories.sram.capacity": "128 KiB",
+                                   "compute.tensor.rates.bf16_wgmma.peak": "700 TFLOP/s",
+                                   "gpu.sms": 114})
+    sram = variant.memory("sram")
+    assert sram.capacity_bytes == 128 * 1024
+    # the per-block reserve (228 KiB - 227 KiB) is kept
+    assert sram.max_per_block_bytes == 127 * 1024
+
+
+def test_explicit_max_per_block_wins(h100):
+    variant = h100.with_overrides({"memories.sram.capacity": "128 KiB",
+                                   "memories.sram.max_per_block": "100 KiB"})
+    assert variant.memory("sram").max_per_block_bytes == 100 * 1024
+
+
+def test_override_can_remove_an_optional_field(h100):
+    variant = h100.with_overrides({"memories.sram.capacity": "128 KiB",
+                                   "memories.sram.max_per_block": None})
+    assert variant.memory("sram").max_per_block_bytes is None
+
+
+def test_override_one_direction_of_a_scalar_bandwidth(h100):
+    variant = apply_overrides(h100, {"memories.hbm.bandwidth.read": "4 TB/s",
+                                     "links.pcie.bandwidth.backward": "32 GB/s"})
+    hbm = variant.memory("hbm")
+    assert (hbm.read_bandwidth, hbm.write_bandwidth) == (4e12, 3.35e12)
+    pcie = variant.link("pcie")
+    assert (pcie.bandwidth_ab, pcie.bandwidth_ba) == (64e9, 32e9)
+
+
+def test_override_with_no_changes_is_equal(h100):
+    assert h100.with_overrides({}) == h100
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"memories.sram.capacity": "12 GB/s"},
+     "overrides: memories.sram.capacity: found '12 GB/s' ('GB/s' is a unit of bandwidth), "
+     "expected a bytes quantity such as '80 GiB' or '50 MB'"),
+    ({"memories.sram.capacity": "0 B"},
+     "overrides: memories.sram.capacity: found '0 B', expected a value > 0"),
+    ({"memories.sram.capacity": "128 KiB", "memories.sram.max_per_block": "200 KiB"},
+     "overrides: memories.sram.max_per_block: found 204800 B, expected at most the capacity "
+     "(131072 B)"),
+    ({"memories.sramx.capacity": "1 KiB"},
+     "overrides: memories.sramx.capacity: found no entry named 'sramx' in memories, expected "
+     "one of: sram, l2, hbm, host, ssd"),
+    ({"gpu.smz": 3},
+     "overrides: gpu.smz: unknown key 'smz', expected one of: clock, launch_overhead, "
+     "max_blocks_per_sm, max_threads_per_sm, registers_per_sm, sms, source; did you mean 'sms'?"),
+    ({"gpu.sms": "114"}, "overrides: gpu.sms: found str '114', expected an integer"),
+    ({"fabric.clock": "1 GHz"},
+     "overrides: fabric.clock: found no section 'fabric' in the top level, expected one of: "
+     "version, name, kind, description, sources, gpu, memories, links, compute"),
+    ({"compute.tensor.rates.nope.peak": 1},
+     "overrides: compute.tensor.rates.nope.peak: found no section 'nope' in "
+     "compute[0].rates, expected one of: bf16_wgmma, fp16_wgmma, bf16_mma, fp16_mma, "
+     "fp8_wgmma, tf32_wgmma, int8_wgmma"),
+    ({"memories.hbm.parent": "sram"},
+     "overrides (memories.hbm.parent): memories[0].parent: memory levels form a cycle "
+     "(sram -> l2 -> hbm -> sram), expected a hierarchy ending at a level without parent"),
+    ({"memories..capacity": 1},
+     "overrides: found 'memories..capacity', expected a dotted path such as "
+     "'memories.sram.capacity'"),
+])
+def test_override_errors_name_the_override(h100, overrides, message):
+    with pytest.raises(SpecError) as info:
+        h100.with_overrides(overrides)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("memories.sram.capacity=128 KiB", ("memories.sram.capacity", "128 KiB")),
+    ("gpu.sms=114", ("gpu.sms", 114)),
+    ("links.p2p.peer_to_peer=true", ("links.p2p.peer_to_peer", True)),
+    ("memories.sram.max_per_block=", ("memories.sram.max_per_block", None)),
+    (" gpu.clock = 1.5 GHz", ("gpu.clock", "1.5 GHz")),
+])
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+def test_parse_override_needs_an_equals_sign():
+    with pytest.raises(SpecError, match="expected KEY=VALUE"):
+        parse_override("gpu.sms")
+
+
+def test_hardware_is_immutable(h100):
+    with pytest.raises(AttributeError):
+        h100.name = "other"          # frozen dataclass
+    with pytest.raises(TypeError):
+        h100.compute[0].rates["x"] = None   # read-only mapping
