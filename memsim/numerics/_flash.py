@@ -34,6 +34,7 @@ def flash2_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, o
         vh = v[b, h // group]
         cnt = counts[bh]
         s = np.empty((br, bc), dtype=q.dtype)
+        kt = np.empty((d, bc), dtype=q.dtype)  # K_j transposed on chip
         acc = np.empty((br, d), dtype=q.dtype)
         m = np.empty(br, dtype=q.dtype)
         l = np.empty(br, dtype=q.dtype)
@@ -52,7 +53,7 @@ def flash2_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, o
                 cnt[READ, T_K] += nc * d
                 cnt[READ, T_V] += nc * d
                 masked_scores(qh, kh, r0, nr, c0, nc, scale, off, causal, window, layout,
-                              sblock, s)
+                              sblock, s, kt)
                 online_update(s, nr, nc, vh, c0, m, l, acc)
             for r in range(nr):
                 if l[r] != 0:  # l >= 0; NaN takes this branch and propagates
@@ -89,6 +90,7 @@ def flash1_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, o
         mh = mmax[b, h]
         cnt = counts[bh]
         s = np.empty((br, bc), dtype=q.dtype)
+        kt = np.empty((d, bc), dtype=q.dtype)  # K_j transposed on chip
         pv = np.empty((br, d), dtype=q.dtype)
         oh[:, :] = 0
         lh[:] = 0
@@ -113,7 +115,7 @@ def flash1_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, o
                 cnt[READ, T_LSUM] += nr
                 cnt[READ, T_M] += nr
                 masked_scores(qh, kh, r0, nr, c0, nc, scale, off, causal, window, layout,
-                              sblock, s)
+                              sblock, s, kt)
                 for r in range(nr):
                     mt = -math.inf  # m~_ij = rowmax(S_ij)
                     for c in range(nc):
@@ -169,6 +171,7 @@ def flash_decoding_kernel(q, k, v, scale, bc, splits, causal, window, layout, sb
         vh = v[b, h // group]
         cnt = counts[bh]
         s = np.empty((nq, bc), dtype=q.dtype)
+        kt = np.empty((d, bc), dtype=q.dtype)  # K_j transposed on chip
         acc = np.empty((nq, d), dtype=q.dtype)
         m = np.empty(nq, dtype=q.dtype)
         l = np.empty(nq, dtype=q.dtype)
@@ -191,7 +194,7 @@ def flash_decoding_kernel(q, k, v, scale, bc, splits, causal, window, layout, sb
                 cnt[READ, T_K] += nc * d
                 cnt[READ, T_V] += nc * d
                 masked_scores(qh, kh, 0, nq, c0, nc, scale, off, causal, window, layout,
-                              sblock, s)
+                              sblock, s, kt)
                 online_update(s, nq, nc, vh, c0, m, l, acc)
             for r in range(nq):
                 if l[r] != 0:  # l >= 0; NaN takes this branch and propagates

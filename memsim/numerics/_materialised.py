@@ -36,6 +36,9 @@ def standard_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, irou
         vh = v[b, h // group]
         cnt = counts[bh]
         smat = np.empty((nq, nk), dtype=q.dtype)  # S, then P, "in memory"
+        s = np.empty((br, bc), dtype=q.dtype)
+        kt = np.empty((d, bc), dtype=q.dtype)
+        no_layout = np.ones((1, 1), dtype=np.bool_)
         for i in range(tr):  # 1. S = Q K^T, every tile, unmasked
             r0 = i * br
             nr = min(br, nq - r0)
@@ -44,12 +47,12 @@ def standard_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, irou
                 nc = min(bc, nk - c0)
                 cnt[READ, T_Q] += nr * d
                 cnt[READ, T_K] += nc * d
-                for r in range(r0, r0 + nr):
-                    for c in range(c0, c0 + nc):
-                        acc = qh[r, 0] * kh[c, 0]
-                        for t in range(1, d):
-                            acc += qh[r, t] * kh[c, t]
-                        smat[r, c] = round_scalar(acc * scale, iround)
+                # Unmasked scores: the mask is the softmax's business in Algorithm 0.
+                masked_scores(qh, kh, r0, nr, c0, nc, scale, off, False, 0, no_layout, sblock,
+                              s, kt)
+                for r in range(nr):
+                    for c in range(nc):
+                        smat[r0 + r, c0 + c] = round_scalar(s[r, c], iround)
                 cnt[WRITE, T_S] += nr * nc
         for i in range(tr):  # 2. P = softmax(S) with the mask, per row block
             r0 = i * br
@@ -194,6 +197,7 @@ def chunked_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, 
         vh = v[b, h // group]
         cnt = counts[bh]
         s = np.empty((br, bc), dtype=q.dtype)
+        kt = np.empty((d, bc), dtype=q.dtype)  # K_j transposed on chip
         vals = np.empty((tc, br, d), dtype=q.dtype)
         wsum = np.empty((tc, br), dtype=q.dtype)
         mx = np.empty((tc, br), dtype=q.dtype)
@@ -209,7 +213,7 @@ def chunked_kernel(q, k, v, scale, br, bc, causal, window, layout, sblock, act, 
                 cnt[READ, T_K] += nc * d
                 cnt[READ, T_V] += nc * d
                 masked_scores(qh, kh, r0, nr, c0, nc, scale, off, causal, window, layout,
-                              sblock, s)
+                              sblock, s, kt)
                 # summarize_chunk = one online-softmax step from an empty state.
                 mx[j, :] = -math.inf
                 wsum[j, :] = 0

@@ -76,19 +76,32 @@ def tile_activity(nq, nk, br, bc, causal, window, layout, sblock):
 
 
 @njit(cache=True)
-def masked_scores(qh, kh, r0, nr, c0, nc, scale, off, causal, window, layout, sblock, s):
+def masked_scores(qh, kh, r0, nr, c0, nc, scale, off, causal, window, layout, sblock, s, kt):
     """s[:nr, :nc] = scale * Q[r0:r0+nr] K[c0:c0+nc]^T, with -inf where the mask hides a key.
-    Accumulates in the inputs' precision (float32 kernels multiply and add in float32)."""
+
+    Accumulates in the inputs' precision (float32 kernels multiply and add in float32), each
+    score summed over t = 0 .. d-1 in order. K_j is first transposed into ``kt`` (d, >= nc), an
+    on-chip copy, so that the inner loop runs over keys and vectorises without reordering sums.
+    """
     d = qh.shape[1]
-    for r in range(nr):
+    for t in range(d):
         for c in range(nc):
-            if visible(r0 + r, c0 + c, off, causal, window, layout, sblock):
-                acc = qh[r0 + r, 0] * kh[c0 + c, 0]
-                for t in range(1, d):
-                    acc += qh[r0 + r, t] * kh[c0 + c, t]
-                s[r, c] = acc * scale
-            else:
-                s[r, c] = -math.inf
+            kt[t, c] = kh[c0 + c, t]
+    for r in range(nr):
+        qr = qh[r0 + r]
+        for c in range(nc):
+            s[r, c] = qr[0] * kt[0, c]
+        for t in range(1, d):
+            qv = qr[t]
+            for c in range(nc):
+                s[r, c] += qv * kt[t, c]
+        for c in range(nc):
+            s[r, c] *= scale
+    if causal or window > 0 or layout.size > 1:
+        for r in range(nr):
+            for c in range(nc):
+                if not visible(r0 + r, c0 + c, off, causal, window, layout, sblock):
+                    s[r, c] = -math.inf
 
 
 @njit(cache=True)
