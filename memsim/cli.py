@@ -27,6 +27,8 @@ def _register() -> None:
     cli.add_command(_hardware.validate)
     from .commands import run as _run
     cli.add_command(_run.run)
+    from .commands import report as _report
+    cli.add_command(_report.report)
 
 
 _register()

@@ -37,6 +37,10 @@ from .trace import TraceSpec
 
 __all__ = ["KvMemoryReport", "simulate_kv_memory", "STRATEGIES"]
 
+WATERMARK = 0.01
+"""Free fraction of the pool kept when admitting on-demand (paged, growth) requests, so that
+running sequences can grow (vLLM's block manager keeps 1%)."""
+
 STRATEGIES = ("contiguous_max", "contiguous_pow2", "contiguous_oracle", "contiguous_growth",
               "paged")
 
@@ -238,8 +242,16 @@ def simulate_kv_memory(trace: TraceSpec, strategy: str, capacity_tokens: int,
         s.region, s.size = region, size
         return True
 
+    watermark = int(WATERMARK * capacity_tokens)
+
+    def free_slots() -> int:
+        return free_blocks * block_size if paged else capacity_tokens - sum(pool.sizes.values())
+
     while queue or running:
         while queue and (max_batch is None or len(running) < max_batch):
+            if running and strategy in ("paged", "contiguous_growth") and \
+                    free_slots() - int(prompts[queue[-1]]) < watermark:
+                break
             seqs = admit(queue[-1])
             if seqs is None:
                 break
@@ -247,29 +259,29 @@ def simulate_kv_memory(trace: TraceSpec, strategy: str, capacity_tokens: int,
             running.extend(seqs)
         if not running:
             raise InputError("the pool cannot hold the request at the head of the queue")
-        survivors: list[_Seq] = []
-        preempted: set[int] = set()
-        for s in running:
-            if s.req in preempted:                  # a sibling was preempted: all go back
-                release(s)
-            elif append(s):
-                s.n += 1
-                survivors.append(s)
-            else:                                   # preempt: free, recompute later
+        i = 0
+        while i < len(running):                   # running is in admission order
+            s = running[i]
+            while not append(s):                  # preempt the latest admitted request
+                victim = running[-1].req
                 preemptions += 1
-                preempted.add(s.req)
-                release(s)
-                for t in [t for t in survivors if t.req == s.req]:
-                    survivors.remove(t)
+                for t in [t for t in running if t.req == victim]:
+                    running.remove(t)
                     release(t)
-                queue.append(s.req)
-        running = survivors
+                queue.append(victim)              # front of the queue: recomputed first
+                if victim == s.req:
+                    break
+            else:
+                s.n += 1
+                i += 1
+                continue
+            i = min(i, len(running))
         steps += 1
         batch_sum += len(running)
         peak = max(peak, len(running))
-        stats += _account(running, paged, block_size, fill, pool)
-        done = [s for s in running if s.n >= s.final]
-        for s in done:
+        stats += _account(running, paged, block_size, fill, ref, free_blocks, capacity_tokens,
+                          pool)
+        for s in [s for s in running if s.n >= s.final]:
             release(s)
         running = [s for s in running if s.n < s.final]
     span = stats[:4].sum()
@@ -279,25 +291,24 @@ def simulate_kv_memory(trace: TraceSpec, strategy: str, capacity_tokens: int,
                           preemptions, copied, float(stats[4] / steps))
 
 
-def _account(running, paged, block_size, fill, pool) -> np.ndarray:
-    tokens = reserved = internal = saved = 0.0
+def _account(running, paged, block_size, fill, ref, free_blocks, capacity, pool) -> np.ndarray:
+    """tokens, reserved, internal, external, shared-saved slots of one step."""
+    tokens = reserved = 0.0
     if paged:
-        seen = set()
+        logical = 0
+        seen_shared: set[int] = set()
         for s in running:
-            logical = 0
-            for b in s.blocks:
-                logical += fill[b]
-                if b not in seen:
-                    seen.add(b)
-                    tokens += fill[b]
-            saved += logical
+            logical += s.n
             last = s.blocks[-1]
-            unfilled = block_size - fill[last]
-            future = s.final - s.n
-            reserved += min(unfilled, future)
-            internal += unfilled - min(unfilled, future)
-        saved -= tokens
-        return np.array([tokens, reserved, internal, 0.0, saved])
+            if ref[last] > 1 and last in seen_shared:
+                continue                          # a shared partial block is counted once
+            seen_shared.add(last)
+            reserved += min(block_size - fill[last], s.final - s.n)
+        allocated = (capacity // block_size - free_blocks) * block_size
+        tokens = float(sum(fill.values()))
+        return np.array([tokens, reserved, allocated - tokens - reserved, 0.0,
+                         logical - tokens])
+    internal = 0.0
     for s in running:
         tokens += s.n
         used = min(s.size, s.final)

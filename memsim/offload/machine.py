@@ -47,6 +47,10 @@ class OffloadMachine:
         gpu = hardware.memory("hbm") if hardware.has_memory("hbm") else None
         if not hardware.has_memory(host):
             host = "dram"
+        if not hardware.has_memory(host):
+            raise InputError(f"hardware {hardware.name!r} has no host memory level ('host' or "
+                             f"'dram'), which offloading needs; levels: "
+                             f"{', '.join(m.name for m in hardware.memories)}")
         host_level = hardware.memory(host)
         disk_level = hardware.memory("ssd") if hardware.has_memory("ssd") else None
         disk = StorageDevice.from_level(disk_level) if disk_level is not None else None

@@ -21,3 +21,8 @@ register_workload("sdpa_stream",  # (dataflow engineer)
                   "memsim.dataflow.workload:SdpaStreamWorkload.from_node",
                   "memsim.dataflow.workload:simulate_sdpa_stream", needs_schedule=False,
                   description="one SDPA head on a streaming dataflow fabric (memsim.dataflow)")
+for _kind, _what in (("offload_flexgen", "FlexGen"), ("llm_in_flash", "LlmInFlash"),  # (offload)
+                     ("instinfer", "InstInfer")):
+    register_workload(_kind, f"memsim.offload.runs:{_what}Workload.from_node",
+                      f"memsim.offload.runs:simulate_{_kind.removeprefix('offload_')}",
+                      needs_schedule=False, description=f"offloading: {_what} (memsim.offload)")

@@ -1,0 +1,93 @@
+"""Calibrate a GPU preset ONCE from measured ceilings of the calibration split.
+
+Every constant comes from a ceiling, never from fitting a case's error:
+
+* ``hbm`` bandwidth and the per-kernel fixed cost (``gpu.launch_overhead``): a least-squares
+  fit (relative errors) of ``t = a + 2B / BW`` over the device copies (cudaMemcpy and the
+  copy kernel) of the calibration split;
+* ``pcie`` bandwidth and per-copy overhead: the same fit of ``t = a + B / BW`` over the pinned
+  host<->device copies (``overhead = a - latency``);
+* ``bf16_wgmma`` achievable: the best calibration GEMM (cuBLAS nvjet, wgmma) as
+  ``flops / (t - launch_overhead)``;
+* ``bf16_mma`` achievable: the rate at which memsim reproduces the fastest calibration FA2
+  prefill case (the only mma.sync ceiling in the data: cuBLAS uses wgmma), found by bisection;
+* ``fp32_fma`` achievable: the best FFMA GEMM kernel of the math backend
+  (``flops / gpu__time_duration``) in the calibration split.
+
+``python -m memsim.validation.calibrate`` prints the values and their sources as YAML.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .compare import load_split, predict_case
+from .data import load_gpu_cases
+from .mapping import map_case
+
+__all__ = ["calibrate", "fit_linear"]
+
+
+def fit_linear(x, t):
+    """``t = a + x / bw`` by least squares on relative error; returns (a, bw)."""
+    x, t = np.asarray(x, float), np.asarray(t, float)
+    w = 1.0 / t
+    A = np.stack([np.ones_like(x), x], 1) * w[:, None]
+    (a, b), *_ = np.linalg.lstsq(A, t * w, rcond=None)
+    return float(a), float(1.0 / b)
+
+
+def _with(hw, **rates):
+    over = {f"compute.tensor.rates.{k}.achievable": v for k, v in rates.items()}
+    over.update({f"compute.tensor.rates.{k}.achievable_source": "calibration" for k in rates})
+    return hw.with_overrides(over)
+
+
+def calibrate(device: str = "h100", hw=None) -> dict:
+    """Calibration values (SI units) with the case ids they came from."""
+    from ..hardware import load_hardware
+    hw = hw or load_hardware("h100-sxm")
+    ds = load_gpu_cases(device)
+    cal = set(load_split()["calibration"])
+    cases = [c for c in ds.cases if c.id in cal and c.time_s]
+    out = {}
+    copies = [c for c in cases if c.family in ("copy_d2d", "copy_d2d_kernel")]
+    a, bw = fit_linear([2 * c.params["bytes"] for c in copies], [c.time_s for c in copies])
+    out["hbm_bandwidth"] = (bw, [c.id for c in copies])
+    out["launch_overhead"] = (a, [c.id for c in copies])
+    pcie = [c for c in cases if c.family in ("copy_h2d", "copy_d2h")]
+    a_p, bw_p = fit_linear([c.params["bytes"] for c in pcie], [c.time_s for c in pcie])
+    link = hw.link_between("host", "hbm")
+    out["pcie_bandwidth"] = (bw_p, [c.id for c in pcie])
+    out["pcie_overhead"] = (a_p - link.latency_s, [c.id for c in pcie])
+    gemms = [c for c in cases if c.family == "gemm" and c.kernels and len(c.kernels) == 1]
+    best = max(gemms, key=lambda c: c.flops / c.time_s)
+    out["bf16_wgmma"] = (best.flops / (best.time_s - a), [best.id])
+    ffma = []
+    for c in cases:
+        if c.params.get("backend") == "math" and c.kernels:
+            p = c.params
+            f = 2.0 * p["batch"] * p["heads"] * p["seq_q"] * p["seq_k"] * p["head_dim"]
+            for k in c.kernels:
+                if "ffma" in k.name or "sgemm" in k.name:
+                    ffma.append((f / k.gpu_time_s, c.id, k.name))
+    if ffma:
+        r, cid, _ = max(ffma)
+        out["fp32_fma"] = (r, [cid])
+    flash = [c for c in cases if c.family == "attention_prefill"
+             and c.params["backend"] == "flash"]
+    fbest = max(flash, key=lambda c: c.flops / c.time_s)
+    base = hw.with_overrides({"gpu.launch_overhead": a, "memories.hbm.bandwidth": bw})
+    model = map_case(fbest)
+    lo, hi = 50e12, hw.find_rate("bf16_mma")[1].peak
+    for _ in range(18):
+        mid = (lo * hi) ** 0.5
+        t = predict_case(model, _with(base, bf16_mma=mid))[0]
+        lo, hi = (mid, hi) if t > fbest.time_s else (lo, mid)
+    out["bf16_mma"] = ((lo * hi) ** 0.5, [fbest.id])
+    return out
+
+
+if __name__ == "__main__":       # pragma: no cover
+    for key, (value, ids) in calibrate().items():
+        print(f"{key}: {value:.6g}   # from {len(ids)} cases: {', '.join(ids[:4])}"
+              f"{' ...' if len(ids) > 4 else ''}")

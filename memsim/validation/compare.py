@@ -1,0 +1,200 @@
+"""Predicted vs measured, per case and per kernel family (``memsim validate-gpu``).
+
+Comparable quantities (validation/README.md explains the measurement):
+
+* time: the CUDA-event median of the whole case against memsim's ``time_s``;
+* HBM bytes: Nsight's ``dram__bytes_read + dram__bytes_write`` against memsim's HBM reads plus
+  the HBM writes that happen *while a kernel runs*. Nsight does not see the dirty lines that
+  are still in L2 when a kernel ends (caveat 1), so memsim's end-of-kernel write-back (the
+  engine's ``kernel_flush``) is left out of the comparable figure;
+* L2 read bytes: ``lts__t_sectors_srcunit_tex_op_read x 32`` against ``l2.read_bytes``.
+
+Errors are relative: ``(predicted - measured) / measured``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .copies import predict_copy
+from .mapping import CaseModel, map_case
+
+__all__ = ["CaseResult", "FamilySummary", "predict_case", "compare_cases", "summarize",
+           "load_split", "SPLIT_FILE", "is_held_out_by_hash", "TARGETS"]
+
+SPLIT_FILE = Path(__file__).resolve().parent / "data" / "h100" / "split.json"
+
+TARGETS = {"time_mape": 0.15, "time_median": 0.10, "hbm_per_case": 0.10, "l2_per_case": 0.15}
+"""Issue 5 targets on held-out cases."""
+
+
+def is_held_out_by_hash(case_id: str) -> bool:
+    """The split rule: a case is held out when the last hex digit of sha256(id) is odd."""
+    return int(hashlib.sha256(case_id.encode()).hexdigest()[-1], 16) % 2 == 1
+
+
+def load_split(path: str | Path = SPLIT_FILE) -> dict:
+    """The committed split: ``{"rule": ..., "held_out": [ids], "calibration": [ids]}``."""
+    with open(path) as f:
+        doc = json.load(f)
+    if not {"held_out", "calibration"} <= set(doc):
+        raise InputError(f"{path}: expected keys 'held_out' and 'calibration'")
+    return doc
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case measured vs predicted (None where the data has no such figure)."""
+
+    case_id: str
+    family: str
+    model: CaseModel
+    time_meas: float | None
+    time_pred: float
+    hbm_meas: float | None
+    hbm_pred: float | None
+    l2_meas: float | None
+    l2_pred: float | None
+    held_out: bool = False
+    detail: dict = field(default_factory=dict)
+
+    @staticmethod
+    def _err(pred, meas):
+        if pred is None or meas is None or meas <= 0:
+            return None
+        return (pred - meas) / meas
+
+    @property
+    def time_err(self):
+        return self._err(self.time_pred, self.time_meas)
+
+    @property
+    def hbm_err(self):
+        return self._err(self.hbm_pred, self.hbm_meas)
+
+    @property
+    def l2_err(self):
+        return self._err(self.l2_pred, self.l2_meas)
+
+
+def _tiled(model: CaseModel, hw) -> tuple[float, float, float, dict]:
+    """Simulate a tiled case; returns time, comparable HBM bytes, L2 read bytes, detail."""
+    from ..config import load_run_config
+    from ..engine import simulate_program
+    from ..engine.gpu import occupancy
+    from ..engine.trafficpass import pack, run_pass
+    cfg = dict(model.config)
+    if hw is not None:          # a calibrated variant: pass it as plain data
+        cfg["hardware"] = hw.to_dict()
+    rc = load_run_config(cfg)
+    hw = rc.hardware
+    kernels = rc.schedule.kernels()
+    er = simulate_program(hw, kernels, granularity=rc.granularity)
+    # end-of-kernel write-back, which Nsight does not count (see the module docstring)
+    packed = pack(kernels)
+    slots = [max(1, occupancy(hw, k) * hw.gpu.sms) for k in kernels]
+    ncls = max(1, len(packed.classes))
+    pr = run_pass(packed, slots, [0] * ncls, [1.0] * ncls, kernels[0].program.n_regions,
+                  len(kernels[0].program.tensor_names), 1, hw.memory("l2").capacity_bytes,
+                  False)
+    flush = float(pr.kernel_flush.sum())
+    hbm_r, hbm_w = float(er.levels["hbm"].read_bytes), float(er.levels["hbm"].write_bytes)
+    return (er.time_s, hbm_r + hbm_w - flush, float(er.levels["l2"].read_bytes),
+            {"hbm_read": hbm_r, "hbm_write": hbm_w, "end_of_kernel_writeback": flush,
+             "schedule": dict(rc.schedule.resolved())})
+
+
+def predict_case(model: CaseModel, hw=None) -> tuple[float, float | None, float | None, dict]:
+    """Predicted (time, comparable HBM bytes, L2 read bytes, detail) of one mapped case.
+    ``hw`` is a Hardware (default: the h100-sxm preset)."""
+    if model.kind == "tiled":
+        return _tiled(model, hw)
+    if hw is None:
+        from ..hardware import load_hardware
+        hw = load_hardware("h100-sxm")
+    cp = predict_copy(hw, model.copy["direction"], model.copy["bytes"])
+    if model.copy["direction"] != "d2d":
+        return cp.time_s, None, None, {}
+    return (cp.time_s, cp.hbm_read_bytes + cp.hbm_write_visible, cp.l2_read_bytes,
+            {"hbm_read": cp.hbm_read_bytes, "hbm_write": cp.hbm_write_bytes})
+
+
+def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
+                  held_out: Sequence[str] = (), families: Iterable[str] | None = None,
+                  progress=None) -> list[CaseResult]:
+    """Predict every mappable case of ``dataset`` (optionally only ``ids`` or ``families``)."""
+    want = set(ids) if ids is not None else None
+    fams = set(families) if families is not None else None
+    held = set(held_out)
+    out = []
+    for case in dataset.cases:
+        if want is not None and case.id not in want:
+            continue
+        model = map_case(case)
+        if model is None or (fams is not None and model.family not in fams):
+            continue
+        if case.time_s is None and case.kernels is None:
+            continue
+        t, hbm, l2, detail = predict_case(model, hw)
+        has_ncu = case.kernels is not None
+        out.append(CaseResult(
+            case.id, model.family, model, case.time_s, t,
+            case.hbm_bytes if has_ncu and hbm is not None else None,
+            hbm if has_ncu else None,
+            case.l2_read_bytes if has_ncu and l2 is not None else None,
+            l2 if has_ncu else None, case.id in held, detail))
+        if progress:
+            progress(out[-1])
+    return out
+
+
+@dataclass(frozen=True)
+class FamilySummary:
+    """Error summary of one family: absolute relative errors (fractions)."""
+
+    family: str
+    n: int
+    time_mape: float | None
+    time_median: float | None
+    hbm_max: float | None
+    hbm_median: float | None
+    l2_max: float | None
+    l2_median: float | None
+
+    def meets(self) -> dict:
+        """Which issue-5 targets this family meets (None where it has no data)."""
+        def ok(v, lim):
+            return None if v is None else v <= lim
+        return {"time_mape": ok(self.time_mape, TARGETS["time_mape"]),
+                "time_median": ok(self.time_median, TARGETS["time_median"]),
+                "hbm_per_case": ok(self.hbm_max, TARGETS["hbm_per_case"]),
+                "l2_per_case": ok(self.l2_max, TARGETS["l2_per_case"])}
+
+
+def _stats(values):
+    v = np.abs(np.array([x for x in values if x is not None and math.isfinite(x)]))
+    if not len(v):
+        return None, None, None
+    return float(v.mean()), float(np.median(v)), float(v.max())
+
+
+def summarize(results: Sequence[CaseResult]) -> list[FamilySummary]:
+    """One summary per family (sorted), then ``all``."""
+    groups: dict[str, list[CaseResult]] = {}
+    for r in results:
+        groups.setdefault(r.family, []).append(r)
+    out = []
+    for name in sorted(groups) + ["all"]:
+        rs = results if name == "all" else groups[name]
+        tm, tmed, _ = _stats(r.time_err for r in rs)
+        _, hmed, hmax = _stats(r.hbm_err for r in rs)
+        _, lmed, lmax = _stats(r.l2_err for r in rs)
+        out.append(FamilySummary(name, len(rs), tm, tmed, hmax, hmed, lmax, lmed))
+    return out

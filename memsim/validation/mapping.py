@@ -1,0 +1,191 @@
+"""Map each measured GPU case to a memsim run configuration, from the evidence in the data.
+
+The evidence is what Nsight Compute recorded: kernel names (template arguments and name
+fields reveal tile sizes, stage counts and instruction classes), grid sizes (split counts) and
+shared memory per block. Every mapping is an ordinary run configuration: a user can write the
+same ``schedule`` section for a kernel that nobody measured (see docs/validation.md).
+
+========================  ============================================================
+measured implementation   memsim mapping
+========================  ============================================================
+SDPA flash (FA2)          ``flash2``, block_q/block_k = kBlockM/kBlockN of
+                          ``Flash_fwd_kernel_traits<d, M, N, warps>``, ``bf16_mma``
+                          (sm80 mma.sync), stages 1 (Q + K + V tiles = the 48/64 KiB
+                          shared memory the launch reports)
+flash split-KV decode     ``flash_decoding``, splits = gridDim.y of
+                          ``flash_fwd_splitkv_kernel``, block_k = kBlockN
+SDPA efficient (cutlass)  ``flash2``, block_q/block_k = kQueriesPerBlock/kKeysPerBlock of
+                          ``AttentionKernel<bf16, Sm80, aligned, Q, K, ...>``, ``bf16_mma``
+SDPA cuDNN (sm90)         ``flash2`` with ``bf16_wgmma``, block_q = 2 consumer warpgroups x 64
+                          rows, block_k = 128 (``..._64x128x{d}_...``), stages from the
+                          shared memory per block (3 at d=128, 4 at d=64)
+cuDNN decode (sm80)       ``flash_decoding`` (split over gridDim.x with a lean reduction) or
+                          ``flash2`` block_q 16, block_k 128, ``bf16_mma``
+SDPA math                 ``standard`` with fp32 intermediates and ``fp32_fma`` (SIMT
+                          sgemm); the upcast/scale/mask passes are not modelled
+cuBLAS GEMM (nvjet)       ``gemm_tiled`` with ``nvjet_sm90_tst_{M}x{N}_{K}x{stages}``:
+                          cuBLAS is column-major, so tile_n = M, tile_m = N; ``bf16_wgmma``
+device / host copies      :mod:`memsim.validation.copies` (memory-bound analytic model over
+                          the preset's HBM bandwidth, launch overhead and PCIe link)
+========================  ============================================================
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import InputError
+
+__all__ = ["CaseModel", "map_case", "FAMILY_OF", "model_family"]
+
+_FA2_TRAITS = re.compile(r"Flash_fwd_kernel_traits<(\d+), (\d+), (\d+), (\d+)")
+_CUTLASS = re.compile(r"AttentionKernel<[^,]+, arch::Sm80, \d+, (\d+), (\d+), (\d+)")
+_CUDNN = re.compile(r"_(\d+)x(\d+)x(\d+)_\dx\dx\d")
+_NVJET = re.compile(r"nvjet_sm90_tst_(\d+)x(\d+)_(\d+)x(\d+)_")
+
+# cuDNN sm90 flash fprop: 384 threads = 1 producer + 2 consumer warpgroups of 64 rows each.
+CUDNN_SM90_ROWS_PER_WARPGROUP = 64
+CUDNN_SM90_CONSUMERS = 2
+# sm80 flash kernels (FA2, cutlass fmha) prefetch the next K (V) tile with cp.async while the
+# current V (K) tile is used: a two-deep pipeline. memsim's SRAM for it (Q + 2 x (K+V)) gives
+# 2 blocks per SM, the occupancy the 255 (FA2) / 128 x 256 (fmha d=128) registers allow.
+FA2_STAGES = 2
+
+
+@dataclass(frozen=True)
+class CaseModel:
+    """How one case is predicted: ``kind`` is ``tiled`` (``config`` is a memsim run
+    configuration) or ``copy`` (``copy`` holds direction and bytes); ``family`` is the
+    kernel family the error summary groups by (e.g. ``prefill_flash``)."""
+
+    case_id: str
+    family: str
+    kind: str
+    config: Mapping[str, Any] | None = None
+    copy: Mapping[str, Any] | None = None
+    evidence: str = ""
+
+
+def model_family(case) -> str:
+    """The summary family of a case: ``prefill_<backend>``, ``decode_<backend>``, ``gemm``,
+    ``gemm_skinny`` (m <= 256), ``copy_d2d``, ``copy_pcie``; others are not predicted."""
+    f = case.family
+    if f == "attention_prefill":
+        return f"prefill_{case.params['backend']}"
+    if f == "attention_decode":
+        return f"decode_{case.params['backend']}"
+    if f == "gemm":
+        return "gemm_skinny" if case.params["m"] <= 256 else "gemm"
+    if f in ("copy_d2d", "copy_d2d_kernel"):
+        return "copy_d2d"
+    if f in ("copy_h2d", "copy_d2h"):
+        return "copy_pcie"
+    return f
+
+
+FAMILY_OF = model_family
+
+
+def _main_kernel(case):
+    ks = case.kernels or ()
+    if not ks:
+        raise InputError(f"case {case.id!r} has no profiled kernels: its tile sizes are unknown")
+    return max(ks, key=lambda k: k.gpu_time_s)
+
+
+def _attention_workload(p) -> dict:
+    return {"kind": "attention", "batch": p["batch"], "heads": p["heads"],
+            "kv_heads": p.get("kv_heads", p["heads"]), "seq_q": p["seq_q"], "seq_k": p["seq_k"],
+            "head_dim": p["head_dim"], "causal": bool(p["causal"]),
+            "dtype": p.get("dtype", "bf16")}
+
+
+def _attention_schedule(case) -> tuple[dict, str]:
+    p = case.params
+    backend, d = p["backend"], p["head_dim"]
+    k = _main_kernel(case)
+    name = k.demangled
+    if backend == "flash":
+        m = _FA2_TRAITS.search(name)
+        if not m:
+            raise InputError(f"case {case.id!r}: no Flash_fwd_kernel_traits in {k.name!r}")
+        bm, bn = int(m.group(2)), int(m.group(3))
+        if "splitkv" in k.name:
+            splits = k.grid[1]
+            return ({"kind": "flash_decoding", "block_k": bn, "splits": splits,
+                     "instruction": "bf16_mma", "stages": FA2_STAGES},
+                    f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>, grid.y={splits}")
+        return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
+                 "stages": FA2_STAGES}, f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
+    if backend == "efficient":
+        m = _CUTLASS.search(name)
+        if not m:
+            raise InputError(f"case {case.id!r}: no cutlass AttentionKernel in {k.name!r}")
+        bq, bk = int(m.group(1)), int(m.group(2))
+        return ({"kind": "flash2", "block_q": bq, "block_k": bk, "instruction": "bf16_mma",
+                 "stages": FA2_STAGES}, f"{k.name} <{bq},{bk},{m.group(3)}>")
+    if backend == "cudnn":
+        m = _CUDNN.search(name)
+        if not m:
+            raise InputError(f"case {case.id!r}: no tile field in {k.name!r}")
+        bm, bn = int(m.group(1)), int(m.group(2))
+        if "sm90" in name and "wgmma" in name:
+            bq = CUDNN_SM90_ROWS_PER_WARPGROUP * CUDNN_SM90_CONSUMERS
+            smem = k.smem_dynamic_bytes + k.smem_static_bytes
+            # the K/V pipeline depth whose SRAM is closest to the reported shared memory
+            stages = min(range(1, 9), key=lambda s: abs((bq * d + 2 * s * bn * d) * 2 - smem))
+            return ({"kind": "flash2", "block_q": bq, "block_k": bn, "instruction": "bf16_wgmma",
+                     "stages": int(stages)},
+                    f"{k.name[:60]} {bm}x{bn}x{m.group(3)}, {smem} B smem")
+        # sm80 wmma decode kernel: split over gridDim.x when a reduction kernel follows
+        if len(case.kernels) > 1:
+            return ({"kind": "flash_decoding", "block_k": bn, "splits": k.grid[0],
+                     "instruction": "bf16_mma", "stages": FA2_STAGES},
+                    f"{k.name[:60]} {bm}x{bn}, grid.x={k.grid[0]} + lean_reduction")
+        return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
+                 "stages": FA2_STAGES}, f"{k.name[:60]} {bm}x{bn}")
+    if backend == "math":
+        return ({"kind": "standard", "intermediate_dtype": "fp32", "instruction": "fp32_fma",
+                 "block_q": 128, "block_k": 128, "stages": 1},
+                f"{len(case.kernels)} kernels: fp32 xmma/simt sgemm (ffma), fp32 softmax")
+    raise InputError(f"case {case.id!r}: unknown attention backend {backend!r}")
+
+
+def _gemm_schedule(case) -> tuple[dict, str]:
+    k = _main_kernel(case)
+    m = _NVJET.search(k.name)
+    if not m:
+        raise InputError(f"case {case.id!r}: no nvjet tile field in {k.name!r}")
+    cm, cn, ck, stages = (int(g) for g in m.groups())
+    # cuBLAS is column-major: torch's C[m,n] = A @ B runs as C^T = B^T A^T, so cuBLAS's M is
+    # memsim's n and cuBLAS's N is memsim's m.
+    return ({"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
+             "instruction": "bf16_wgmma"}, f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}")
+
+
+def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> CaseModel | None:
+    """The model of one measured case, or None for records that are not kernels (launch and
+    latency figures, which calibrate the preset instead)."""
+    fam = model_family(case)
+    if case.family in ("attention_prefill", "attention_decode"):
+        sched, ev = _attention_schedule(case)
+        cfg = {"hardware": hardware, "workload": _attention_workload(case.params),
+               "schedule": sched, "simulation": {"granularity": granularity}}
+        return CaseModel(case.id, fam, "tiled", cfg, None, ev)
+    if case.family == "gemm":
+        sched, ev = _gemm_schedule(case)
+        p = case.params
+        cfg = {"hardware": hardware,
+               "workload": {"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
+                            "dtype": "bf16"},
+               "schedule": sched, "simulation": {"granularity": granularity}}
+        return CaseModel(case.id, fam, "tiled", cfg, None, ev)
+    if case.family in ("copy_d2d", "copy_d2d_kernel", "copy_h2d", "copy_d2h"):
+        direction = {"copy_d2d": "d2d", "copy_d2d_kernel": "d2d", "copy_h2d": "h2d",
+                     "copy_d2h": "d2h"}[case.family]
+        return CaseModel(case.id, fam, "copy", None,
+                         {"direction": direction, "bytes": int(case.params["bytes"])},
+                         "cudaMemcpy" if case.family != "copy_d2d_kernel"
+                         else "vectorized_elementwise_kernel (torch.neg)")
+    return None
