@@ -29,6 +29,10 @@ def _register() -> None:
     cli.add_command(_run.run)
     from .commands import report as _report
     cli.add_command(_report.report)
+    from .commands import validate_gpu as _validate_gpu
+    cli.add_command(_validate_gpu.validate_gpu)
+    from .commands import sweep as _sweep
+    cli.add_command(_sweep.sweep)
 
 
 _register()

@@ -17,6 +17,10 @@ L2 model (documented in docs/schedules.md, *Engine model*):
   blocks advance step by step (block order within a step, loads before stores). This is how
   blocks running at the same time share data through L2 (blocks of one head, GQA heads), and
   it makes HBM traffic a function of the program and the occupancy only, not of timing noise.
+* Recency is kept per lockstep round: a region's position in the LRU order is that of its
+  first touch in the latest round that touched it (repeat touches in the same round, e.g. 132
+  blocks of one head reading K_j, cost a compare). This is LRU over rounds, which is what
+  "blocks running at the same time" can resolve anyway.
 * A region larger than the whole L2 bypasses it.
 """
 from __future__ import annotations
@@ -234,6 +238,7 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                 if s < blk_seg[b + 1]:
                     alive += 1
             while alive > 0:
+                round_base = clock
                 for q in range(nw):
                     b = w0 + q
                     s = cseg[q]
@@ -266,11 +271,12 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                             tail = _compact(q_reg, q_stamp, head, tail, stamp)
                             head = 0
                         if resident[r]:
-                            stamp[r] = clock
-                            q_reg[tail] = r
-                            q_stamp[tail] = clock
-                            tail += 1
-                            clock += 1
+                            if stamp[r] < round_base:    # first touch in this round
+                                stamp[r] = clock
+                                q_reg[tail] = r
+                                q_stamp[tail] = clock
+                                tail += 1
+                                clock += 1
                             if is_write:
                                 dirty[r] = True
                             continue

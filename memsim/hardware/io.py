@@ -254,10 +254,12 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
     "700 TFLOP/s", "gpu.sms": 114}``. Entries of lists (memories, links, compute) are addressed
     by their ``name``; values are what the YAML would hold (unit strings or base-unit numbers);
     ``None`` removes an optional field. A new ``capacity`` of a level with ``max_per_block``
-    keeps the same per-block reserve unless ``max_per_block`` is given too. Errors name the
+    keeps the same per-block reserve unless ``max_per_block`` is given too, and a new ``peak``
+    of a rate with a measured ``achievable`` keeps its efficiency (achievable / peak) unless
+    ``achievable`` is given too. Errors name the
     override: ``overrides: memories.sram.capacity: found ...``.
     """
-    overrides = _follow_capacity(hw, overrides)
+    overrides = _follow_peaks(hw, _follow_sms(hw, _follow_capacity(hw, overrides)))
     data = hardware_to_dict(hw, human=True)
     written: dict[str, str] = {}          # YAML path -> override key
     for key, value in overrides.items():
@@ -310,6 +312,62 @@ def _follow_capacity(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, An
         reserve = level.capacity_bytes - level.max_per_block_bytes
         follow = capacity - reserve if capacity > reserve else None
         result[f"memories.{parts[1]}.max_per_block"] = follow
+    return result
+
+
+def _follow_sms(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A new ``gpu.sms`` scales what is per SM: the ``instances`` of memory levels and compute
+    units with ``per: sm``, their aggregate bandwidths and rates (per-SM values are kept), unless
+    those fields are overridden too. ``gpu.sms: 114`` on an H100 SXM gives 114 shared memories,
+    456 tensor cores and 114/132 of the aggregate shared-memory bandwidth and tensor rates."""
+    result = dict(overrides)
+    new = overrides.get("gpu.sms")
+    if hw.gpu is None or isinstance(new, bool) or not isinstance(new, int) or new <= 0:
+        return result                     # absent, or bad: the loader reports a bad value
+    ratio = new / hw.gpu.sms
+
+    def follow(key: str, value: Any) -> None:
+        if not any(k == key or k.startswith(key + ".") for k in overrides):
+            result[key] = value
+
+    for level in hw.memories:
+        if level.per != "sm":
+            continue
+        base = f"memories.{level.name}"
+        follow(f"{base}.instances", max(1, round(level.instances * ratio)))
+        follow(f"{base}.bandwidth", {"read": level.read_bandwidth * ratio,
+                                     "write": level.write_bandwidth * ratio})
+    for unit in hw.compute:
+        if unit.per != "sm":
+            continue
+        base = f"compute.{unit.name}"
+        follow(f"{base}.instances", max(1, round(unit.instances * ratio)))
+        for rate in unit.rates.values():
+            follow(f"{base}.rates.{rate.name}.peak", rate.peak * ratio)
+            if rate.achievable is not None:
+                follow(f"{base}.rates.{rate.name}.achievable", rate.achievable * ratio)
+    return result
+
+
+def _follow_peaks(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A new ``peak`` keeps the measured efficiency: ``achievable`` scales with it (746 of
+    989.4 TFLOP/s stays 75.4 % of the new peak), unless ``achievable`` is overridden too."""
+    result = dict(overrides)
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        if len(parts) != 5 or parts[0] != "compute" or parts[2] != "rates" or \
+                parts[4] != "peak":
+            continue
+        if ".".join(parts[:4] + ["achievable"]) in overrides:
+            continue
+        rate = next((u.rates.get(parts[3]) for u in hw.compute if u.name == parts[1]), None)
+        if rate is None or rate.achievable is None:
+            continue
+        try:
+            peak = units.parse(value, "rate")
+        except units.UnitError:
+            continue                      # the loader reports the bad value itself
+        result[".".join(parts[:4] + ["achievable"])] = rate.achievable / rate.peak * peak
     return result
 
 

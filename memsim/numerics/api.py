@@ -27,7 +27,7 @@ import numpy as np
 from memsim.errors import InputError
 from memsim.workloads import masks
 
-from . import _flash, _materialised
+from ._driver import CODES, run_heads
 from ._tiles import N_TENSORS, TENSOR_KIND, TENSORS, tile_activity
 from .rounding import round_array, round_code
 
@@ -174,47 +174,39 @@ def run_attention(schedule: str, q, k, v, *, block_q: int | None = None,
     lse = np.empty((nb, nh, nq), dtype=q.dtype)
     params: dict[str, Any] = {"causal": causal, "window": window,
                               "sparse": None if sp is None else dict(vars(sp)), "scale": scale}
-    underflow = 0
-    mask = (causal, window_k, layout, sblock)
+    dummy = np.zeros((1, 1, 1), dtype=q.dtype)
+    offsets, aux, ns = dummy, dummy, 1
     if schedule == "square_tiling":
-        bs = _DEFAULT_SQUARE_BLOCK if block is None else _check_positive_int("block", block)
-        act = tile_activity(nq, nk, bs, bs, *mask)
+        br = bc = _DEFAULT_SQUARE_BLOCK if block is None else _check_positive_int("block", block)
         offsets = _square_offsets(q, k, scale)
-        _materialised.square_tiling_kernel(q, k, v, wscale, bs, *mask, icode, offsets, act,
-                                           out, lse, counts)
-        params["block"] = bs
+        params["block"] = br
+    else:
+        dq, dk = _DEFAULT_BLOCKS[schedule]
+        br = min(dq, nq) if block_q is None and dq else block_q
+        bc = _check_positive_int("block_k", min(dk, nk) if block_k is None else block_k)
+        if schedule == "flash_decoding":
+            br = nq  # one block of all queries (decode: Nq is small)
+        br = _check_positive_int("block_q", br)
+        params.update(block_q=br, block_k=bc)
+    act = tile_activity(nq, nk, br, bc, causal, window_k, layout, sblock)
+    if schedule == "flash_decoding":
+        ns = _resolve_splits(splits, nb, nh, act.shape[1], num_sms)
+        params["splits"] = ns
+    elif schedule == "flash1":
+        aux = np.empty((nb, nh, nq), dtype=q.dtype)  # l; lse receives m
+    cfg = np.array([br, bc, causal, window_k, sblock, ns, icode], dtype=np.int64)
+    run_heads(CODES[schedule], q, k, v, wscale, cfg, layout, act, offsets, out, lse, aux, counts)
+    underflow = 0
+    if schedule == "standard":
+        lse = None
+    elif schedule == "flash1":  # L = m + log(l), from the l and m arrays the kernel wrote
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lse = np.where(aux != 0, lse + np.log(aux), -np.inf).astype(q.dtype)
+    elif schedule == "square_tiling":
         # A row with visible keys but D = 0: every exp(s - c_r) underflowed.
         vis_rows = np.asarray(masks.visible(np.arange(nq)[:, None], np.arange(nk)[None, :],
                                             nq, nk, causal, window, sp)).any(axis=1)
         underflow = int((np.isneginf(lse) & vis_rows).sum())
-    else:
-        dq, dk = _DEFAULT_BLOCKS[schedule]
-        br = min(dq, nq) if block_q is None and dq else block_q
-        bc = min(dk, nk) if block_k is None else block_k
-        bc = _check_positive_int("block_k", bc)
-        if schedule == "flash_decoding":
-            br = nq  # one block of all queries (decode: Nq is small)
-        br = _check_positive_int("block_q", br)
-        act = tile_activity(nq, nk, br, bc, *mask)
-        params.update(block_q=br, block_k=bc)
-        if schedule == "flash2":
-            _flash.flash2_kernel(q, k, v, wscale, br, bc, *mask, act, out, lse, counts)
-        elif schedule == "flash1":
-            lsum = np.empty((nb, nh, nq), dtype=q.dtype)
-            mmax = np.empty((nb, nh, nq), dtype=q.dtype)
-            _flash.flash1_kernel(q, k, v, wscale, br, bc, *mask, act, out, lsum, mmax, counts)
-            with np.errstate(divide="ignore"):
-                lse = np.where(lsum > 0, mmax + np.log(np.where(lsum > 0, lsum, 1)), -np.inf)
-            lse = lse.astype(q.dtype)
-        elif schedule == "chunked":
-            _materialised.chunked_kernel(q, k, v, wscale, br, bc, *mask, act, out, lse, counts)
-        elif schedule == "flash_decoding":
-            ns = _resolve_splits(splits, nb, nh, act.shape[1], num_sms)
-            params["splits"] = ns
-            _flash.flash_decoding_kernel(q, k, v, wscale, bc, ns, *mask, act, out, lse, counts)
-        else:
-            _materialised.standard_kernel(q, k, v, wscale, br, bc, *mask, icode, out, counts)
-            lse = None
     if dcode:
         out = round_array(out, dtype_round)
     e = (2.0 if dcode in (1, 2) else float(q.dtype.itemsize)) if dtype_bytes is None \

@@ -172,9 +172,18 @@ def _kernel(rec: Mapping[str, Any], names: list[str]) -> Kernel:
 
 
 def load_gpu_cases(device: str = "h100") -> GpuDataset:
-    """Load ``data/<device>/gpu_cases.json``."""
-    with open(_file(device, "gpu_cases.json")) as f:
-        doc = json.load(f)
+    """Load ``data/<device>/gpu_cases.json``; ``device`` may also be a path to such a file or
+    to a directory holding one (data measured elsewhere)."""
+    path = Path(device)
+    if path.is_dir() and (path / "gpu_cases.json").is_file():
+        path = path / "gpu_cases.json"
+    if not path.is_file():
+        path = _file(device, "gpu_cases.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if doc.get("schema") != GPU_SCHEMA:
         raise InputError(f"gpu_cases.json of {device!r}: schema {doc.get('schema')!r}, "
                          f"expected {GPU_SCHEMA!r}")

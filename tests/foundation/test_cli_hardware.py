@@ -11,6 +11,7 @@ import pytest
 from memsim import __version__, load_hardware
 from memsim.cli import main
 from memsim.hardware import parse_hardware, preset_names
+from memsim.hardware.summary import summary_line
 
 GOOD = """\
 version: 1
@@ -43,8 +44,15 @@ def test_list_names_every_preset_with_kind_and_summary(capsys):
         name, kind = line.split()[:2]
         assert kind == load_hardware(name).kind
     h100 = next(line for line in lines if line.startswith("h100-sxm "))
-    assert "132 SMs, 80 GB HBM @ 3.35 TB/s" in h100
-    assert h100.endswith("989 TFLOP/s bf16")
+    assert h100.endswith(summary_line(load_hardware("h100-sxm")))
+
+
+def test_summary_line_of_a_fixed_document():
+    hw = parse_hardware(GOOD.replace("kind: accelerator", "kind: gpu\ngpu: {sms: 4, "
+                                     "max_blocks_per_sm: 8, launch_overhead: 1 us, source: s}")
+                        + "compute:\n  - {name: t, rates: {a: {peak: 989.4 TFLOP/s, dtype: "
+                          "bf16, source: s}, b: {peak: 2 PFLOP/s, dtype: fp8, source: s}}}\n")
+    assert summary_line(hw) == "4 SMs, 8 GiB DRAM @ 100 GB/s, 989 TFLOP/s bf16"
 
 
 def test_show_json_is_in_base_units(capsys):
@@ -52,12 +60,15 @@ def test_show_json_is_in_base_units(capsys):
     assert code == 0
     data = json.loads(out)
     levels = {m["name"]: m for m in data["memories"]}
+    hw = load_hardware("h100-sxm")
     assert levels["hbm"]["capacity"] == 80 * 10**9
-    assert levels["hbm"]["bandwidth"] == 3.35e12
     assert levels["l2"]["capacity"] == 50 * 2**20
     assert levels["sram"]["capacity"] == 228 * 2**10
     assert levels["sram"]["bandwidth"] == 33.5e12
+    assert levels["hbm"]["bandwidth"] == hw.memory("hbm").read_bandwidth
+    assert isinstance(levels["hbm"]["bandwidth"], float) and levels["hbm"]["bandwidth"] > 1e12
     assert levels["ssd"]["bandwidth"] == {"read": 56e9, "write": 32e9}
+    assert data["gpu"]["clock"] == 1.98e9
 
 
 def test_show_yaml_reads_back(capsys):

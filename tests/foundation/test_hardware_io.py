@@ -8,30 +8,71 @@ from memsim.hardware import (apply_overrides, hardware_to_dict, hardware_to_yaml
                              parse_override)
 
 
+# A fixed document, so that exact values do not move when presets are calibrated.
+TINY = """\
+version: 1
+name: tiny
+kind: gpu
+gpu: {sms: 2, max_blocks_per_sm: 4, clock: 1.5 GHz, launch_overhead: 4 us, source: s}
+memories:
+  - {name: sram, kind: scratchpad, capacity: 228 KiB, max_per_block: 227 KiB, instances: 2,
+     per: sm, parent: hbm, bandwidth: 1 TB/s, latency: 30 ns, source: s}
+  - {name: hbm, kind: dram, capacity: 80 GB, bandwidth: 3.35 TB/s, source: s}
+  - {name: ssd, kind: flash, capacity: 1.5 TB, bandwidth: {read: 7 GB/s, write: 4 GB/s},
+     source: s, flash: {page: 16 KiB, channels: 8, channel_bandwidth: 875 MB/s,
+                        latency_to_first_byte: 80 us, queue_depth: 64, source: s}}
+links:
+  - {name: nvme, kind: nvme, between: [ssd, hbm], bandwidth: 7.877 GB/s, source: s}
+compute:
+  - name: tensor
+    rates:
+      bf16: {peak: 989.4 TFLOP/s, achievable: 746 TFLOP/s, achievable_source: m, source: s}
+      int8: {peak: 1979 TOPS, unit: op, source: s}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return parse_hardware(TINY, "tiny.yaml")
+
+
 @pytest.fixture(scope="module")
 def h100():
     return load_hardware("h100-sxm")
 
 
-def test_dict_is_in_base_units(h100):
-    data = hardware_to_dict(h100)
+def test_dict_is_in_base_units(tiny):
+    data = hardware_to_dict(tiny)
     levels = {m["name"]: m for m in data["memories"]}
     assert levels["hbm"]["capacity"] == 80_000_000_000
     assert levels["sram"]["capacity"] == 228 * 1024
+    assert levels["sram"]["max_per_block"] == 227 * 1024
     assert levels["hbm"]["bandwidth"] == 3.35e12
-    assert data["gpu"]["clock"] == 1.98e9
+    assert levels["ssd"]["bandwidth"] == {"read": 7e9, "write": 4e9}
+    assert levels["ssd"]["flash"]["latency_to_first_byte"] == 80e-6
+    assert levels["sram"]["latency"] == 30e-9
+    assert data["gpu"]["clock"] == 1.5e9
     assert data["gpu"]["launch_overhead"] == 4e-6
-    assert data["compute"][0]["rates"]["bf16_wgmma"]["peak"] == 989.4e12
+    assert data["links"][0]["bandwidth"] == 7.877e9
+    assert data["compute"][0]["rates"]["bf16"] == {"peak": 989.4e12, "achievable": 746e12,
+                                                   "achievable_source": "m", "source": "s"}
 
 
-def test_human_dict_uses_unit_strings(h100):
-    data = hardware_to_dict(h100, human=True)
+def test_human_dict_uses_unit_strings(tiny):
+    data = hardware_to_dict(tiny, human=True)
     levels = {m["name"]: m for m in data["memories"]}
     assert levels["hbm"]["capacity"] == "80 GB"
     assert levels["sram"]["capacity"] == "228 KiB"
+    assert levels["ssd"]["capacity"] == "1500 GB"
     assert levels["hbm"]["bandwidth"] == "3.35 TB/s"
-    assert levels["ssd"]["bandwidth"] == {"read": "56 GB/s", "write": "32 GB/s"}
-    assert data["compute"][0]["rates"]["int8_wgmma"]["peak"] == "1979 TOP/s"
+    assert levels["ssd"]["bandwidth"] == {"read": "7 GB/s", "write": "4 GB/s"}
+    assert levels["sram"]["latency"] == "30 ns"
+    assert data["compute"][0]["rates"]["int8"]["peak"] == "1979 TOP/s"
+
+
+def test_tiny_round_trips(tiny):
+    assert parse_hardware(tiny.to_yaml()) == tiny
+    assert parse_hardware(TINY) == tiny
 
 
 def test_yaml_has_header_and_reads_back(h100):
@@ -50,10 +91,10 @@ def test_raw_float_fallback_round_trips(h100):
 
 def test_brief_example(h100):
     variant = h100.with_overrides({"memories.sram.capacity": "256 KiB",
-                                   "compute.tensor.rates.bf16_wgmma.peak": "700 TFLOP/s",
+                                   "compute.tensor.rates.bf16_wgmma.peak": "1000 TFLOP/s",
                                    "gpu.sms": 114})
     assert variant.memory("sram").capacity_bytes == 256 * 1024
-    assert variant.find_rate("bf16_wgmma")[1].peak == 700e12
+    assert variant.find_rate("bf16_wgmma")[1].peak == 1000e12
     assert variant.gpu.sms == 114
     # the original is untouched and everything else is equal
     assert h100.memory("sram").capacity_bytes == 228 * 1024
@@ -69,6 +110,41 @@ def test_brief_example_exactly(h100):
     assert sram.capacity_bytes == 128 * 1024
     # the per-block reserve (228 KiB - 227 KiB) is kept
     assert sram.max_per_block_bytes == 127 * 1024
+
+
+def test_new_sm_count_scales_what_is_per_sm(h100):
+    variant = h100.with_overrides({"gpu.sms": 114})
+    ratio = 114 / 132
+    sram, old_sram = variant.memory("sram"), h100.memory("sram")
+    assert sram.instances == 114
+    assert sram.read_bandwidth_per_instance == pytest.approx(
+        old_sram.read_bandwidth_per_instance, rel=1e-12)
+    assert sram.capacity_bytes == old_sram.capacity_bytes
+    tensor = variant.compute_unit("tensor")
+    assert tensor.instances == 456                       # 4 tensor cores per SM
+    for name, rate in tensor.rates.items():
+        old = h100.compute_unit("tensor").rates[name]
+        assert rate.peak == pytest.approx(old.peak * ratio, rel=1e-12)
+        if old.achievable is not None:
+            assert rate.achievable == pytest.approx(old.achievable * ratio, rel=1e-12)
+    # what is not per SM stays
+    assert variant.memory("l2") == h100.memory("l2")
+    assert variant.memory("hbm") == h100.memory("hbm")
+    # and what the user sets wins
+    explicit = h100.with_overrides({"gpu.sms": 114,
+                                    "compute.tensor.rates.bf16_wgmma.peak": "800 TFLOP/s"})
+    assert explicit.find_rate("bf16_wgmma")[1].peak == 800e12
+    assert explicit.find_rate("fp16_wgmma")[1].peak == pytest.approx(989.4e12 * ratio)
+
+
+def test_new_peak_keeps_the_measured_efficiency(tiny):
+    variant = tiny.with_overrides({"compute.tensor.rates.bf16.peak": "700 TFLOP/s"})
+    rate = variant.find_rate("bf16")[1]
+    assert rate.peak == 700e12
+    assert rate.achievable == pytest.approx(700e12 * 746 / 989.4, rel=1e-12)
+    explicit = tiny.with_overrides({"compute.tensor.rates.bf16.peak": "700 TFLOP/s",
+                                    "compute.tensor.rates.bf16.achievable": "600 TFLOP/s"})
+    assert explicit.find_rate("bf16")[1].achievable == 600e12
 
 
 def test_explicit_max_per_block_wins(h100):
@@ -87,9 +163,9 @@ def test_override_one_direction_of_a_scalar_bandwidth(h100):
     variant = apply_overrides(h100, {"memories.hbm.bandwidth.read": "4 TB/s",
                                      "links.pcie.bandwidth.backward": "32 GB/s"})
     hbm = variant.memory("hbm")
-    assert (hbm.read_bandwidth, hbm.write_bandwidth) == (4e12, 3.35e12)
+    assert (hbm.read_bandwidth, hbm.write_bandwidth) == (4e12, h100.memory("hbm").write_bandwidth)
     pcie = variant.link("pcie")
-    assert (pcie.bandwidth_ab, pcie.bandwidth_ba) == (64e9, 32e9)
+    assert (pcie.bandwidth_ab, pcie.bandwidth_ba) == (h100.link("pcie").bandwidth_ab, 32e9)
 
 
 def test_override_with_no_changes_is_equal(h100):

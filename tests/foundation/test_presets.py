@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from memsim import load_hardware
+from memsim.units import format_quantity
 from memsim.hardware import hardware_from_data, hardware_to_dict, parse_hardware, preset_names
 from memsim.hardware.loader import PRESET_DIR
 
@@ -94,19 +95,35 @@ def test_host_presets_have_host_ssd_and_links(name):
     ("h200", 141e9, 4.8e12, 989.4e12, 206),
 ])
 def test_vendor_figures_and_ridge_points(name, hbm_bytes, hbm_bw, bf16, ridge):
-    """papers.md §11: capacities, bandwidths, dense bf16 and the derived ridge points."""
+    """papers.md §11: capacities, dense bf16 peaks, and HBM bandwidths with the derived ridge
+    points. A preset may carry a *measured* HBM bandwidth instead of the datasheet's; it must
+    then stay below the datasheet peak and its source must quote the peak."""
     hw = load_hardware(name)
     hbm = hw.memory("hbm")
     assert hbm.capacity_bytes == hbm_bytes
-    assert hbm.read_bandwidth == hbm_bw
     peak = max(r.peak for u in hw.compute for r in u.rates.values() if r.dtype == "bf16")
     assert peak == bf16
-    assert round(peak / hbm.read_bandwidth) == ridge
+    assert round(bf16 / hbm_bw) == ridge
+    if hbm.read_bandwidth == hbm_bw:
+        assert round(peak / hbm.read_bandwidth) == ridge
+    else:
+        assert 0.5 * hbm_bw < hbm.read_bandwidth < hbm_bw
+        assert "measured" in hbm.source and format_quantity(hbm_bw, "bandwidth") in hbm.source
+
+
+def test_achievable_rates_are_below_peak_and_sourced():
+    for name in preset_names():
+        for unit in load_hardware(name).compute:
+            for rate in unit.rates.values():
+                if rate.achievable is not None:
+                    assert rate.achievable <= rate.peak and rate.achievable_source
 
 
 def test_h100_and_h200_share_the_die():
     h100, h200 = load_hardware("h100-sxm"), load_hardware("h200")
-    assert replace(h100.gpu, source="") == replace(h200.gpu, source="")
+    for field in ("sms", "max_blocks_per_sm", "max_threads_per_sm", "registers_per_sm",
+                  "clock_hz"):
+        assert getattr(h100.gpu, field) == getattr(h200.gpu, field)
     assert replace(h100.memory("sram"), source="") == replace(h200.memory("sram"), source="")
     assert h100.memory("l2").capacity_bytes == h200.memory("l2").capacity_bytes
 
@@ -114,7 +131,10 @@ def test_h100_and_h200_share_the_die():
 def test_h100_host_is_pcie_gen5_x16():
     hw = load_hardware("h100-sxm")
     pcie = hw.link("pcie")
-    assert pcie.bandwidth("host", "hbm") == pcie.bandwidth("hbm", "host") == 64e9
+    # 64 GB/s per direction is the Gen5 x16 peak; a measured value may replace it
+    assert 0 < pcie.bandwidth("host", "hbm") <= 64e9
+    assert 0 < pcie.bandwidth("hbm", "host") <= 64e9
+    assert "Gen5 x16" in pcie.source
 
 
 def test_t4_is_flexgens_testbed():
@@ -127,7 +147,7 @@ def test_t4_is_flexgens_testbed():
     nvme = hw.link("nvme")
     assert nvme.bandwidth("ssd", "host") == 2e9 and nvme.bandwidth("host", "ssd") == 1e9
     assert ssd.flash.internal_read_bandwidth == ssd.read_bandwidth
-    assert hw.link("pcie").bandwidth_ab == pytest.approx(8e9 * 16 * 128 / 130 / 8, rel=1e-3)
+    assert hw.link("pcie").bandwidth_ab <= 8e9 * 16 * 128 / 130 / 8 * 1.001   # Gen3 x16 peak
 
 
 def test_m1_max_unified_memory_and_flash():

@@ -73,3 +73,44 @@ def test_decode_totals_add_up():
     assert r.tpot_s(1050) == pytest.approx(r.decode_step_times_s[-1])
     assert r.decode_step_times_s[-1] > r.decode_step_times_s[0]      # more KV to read
     assert r.tokens_per_s == pytest.approx(4 * 50 / r.decode_step_times_s.sum())
+
+
+def test_each_distinct_shape_is_simulated_once_and_decode_is_interpolated():
+    from memsim.llm.analysis import analyse, decode_contexts
+    from memsim.llm.operators import ATTENTION_KINDS, decode_operators
+    from memsim.llm.roofline import RooflineMachine
+    wl = LlmWorkload.from_data({"model": "llama-2-7b", "prompt_len": 300, "gen_len": 40,
+                                "decode_samples": 3})
+    machine = RooflineMachine("test", 1e12, 1e14, 1e13)
+    calls = []
+
+    def fake(op):                       # a simulator whose time is affine in the bytes
+        calls.append(op.shape)
+        return 1e-6 + op.bytes / 1e12
+
+    r = analyse(wl, machine, simulate_op=fake)
+    assert len(calls) == len(set(calls))
+    # prefill: q/k/v/o (one shape under MHA), gate/up, down, attention, lm_head (m = batch);
+    # decode: q/k/v/o, gate/up, down at m = 1 (lm_head is the prefill one) and attention at the
+    # 3 sampled contexts (the first is the first step's)
+    assert len(calls) == 5 + 3 + 3
+    for i, ctx in enumerate(decode_contexts(wl)):
+        ops = decode_operators(wl, int(ctx))
+        exact = sum((fake(op) if op.shape else 0.0) * op.count for op in ops
+                    if op.kind in ATTENTION_KINDS or op.shape)
+        exact += sum(op.count * max(op.bytes / 1e12, op.flops / 1e13) for op in ops
+                     if not op.shape)
+        assert r.decode_step_sim_s[i] == pytest.approx(exact, rel=1e-9)
+
+
+def test_engine_simulates_llm_operators():
+    hw = load_hardware("h100-sxm")
+    wl = LlmWorkload.from_data({"model": "llama-2-7b", "prompt_len": 256, "gen_len": 4,
+                                "decode_samples": 2})
+    r = run_llm(wl, hw)
+    if not r.simulated:
+        pytest.skip("engine not installed")
+    for name in ("q_proj", "attention", "down_proj", "lm_head"):
+        # a simulation cannot beat the roofline of the same work
+        roof = next(c.time_s for c in r.decode_first if c.op.name == name)
+        assert r.decode_sim_s[name] >= roof * 0.99

@@ -1,0 +1,125 @@
+"""``memsim validate-gpu [DATA]``: predicted vs measured on committed GPU measurements.
+
+Prints, per case, measured vs predicted kernel time, HBM bytes (read + written) and L2 read
+bytes with the relative error, then the error summary per kernel family for the held-out
+cases and for all cases. ``--plot FILE`` writes a predicted-vs-measured figure of the times.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+__all__ = ["validate_gpu"]
+
+
+def _q(x, unit):
+    if x is None:
+        return "-"
+    if unit == "s":
+        return f"{x * 1e6:.1f}us"
+    return f"{x / 1e6:.1f}MB"
+
+
+def _e(x):
+    return "-" if x is None else f"{x * 100:+.1f}%"
+
+
+def _pct(x):
+    return "-" if x is None else f"{x * 100:.1f}%"
+
+
+def _summary_rows(summaries):
+    head = (f"{'family':18s} {'n':>3s} {'time MAPE':>10s} {'median':>8s} {'HBM max':>9s} "
+            f"{'HBM med':>8s} {'L2 max':>8s} {'L2 med':>8s}  targets met")
+    lines = [head]
+    for s in summaries:
+        met = s.meets()
+        ok = ",".join(k for k, v in met.items() if v) or "-"
+        miss = ",".join(k for k, v in met.items() if v is False)
+        lines.append(f"{s.family:18s} {s.n:3d} {_pct(s.time_mape):>10s} {_pct(s.time_median):>8s} "
+                     f"{_pct(s.hbm_max):>9s} {_pct(s.hbm_median):>8s} {_pct(s.l2_max):>8s} "
+                     f"{_pct(s.l2_median):>8s}  {ok}" + (f" (miss: {miss})" if miss else ""))
+    return lines
+
+
+@click.command("validate-gpu")
+@click.argument("data", required=False, default="h100")
+@click.option("--split", "which", type=click.Choice(["all", "held-out", "calibration"]),
+              default="all", show_default=True, help="Which cases to predict.")
+@click.option("--family", "families", multiple=True,
+              help="Only these families (e.g. prefill_flash, gemm); repeatable.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Write a predicted-vs-measured time plot (png, pdf or svg by extension).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def validate_gpu(data, which, families, plot, fmt):
+    """Compare memsim's predictions with GPU measurements: DATA is a device with committed
+    data (default h100), or a gpu_cases.json file or its directory."""
+    from ..validation.compare import compare_cases, load_split, summarize
+    from ..validation.data import load_gpu_cases
+    ds = load_gpu_cases(data)
+    split = load_split()
+    held = set(split["held_out"])
+    ids = None
+    if which == "held-out":
+        ids = held
+    elif which == "calibration":
+        ids = set(split["calibration"])
+    results = compare_cases(ds, ids=ids, held_out=sorted(held), families=families or None)
+    if not results:
+        raise InputError(f"no predictable cases in {data!r} for split {which!r}"
+                         + (f" and families {', '.join(families)}" if families else ""))
+    held_res = [r for r in results if r.held_out]
+    if fmt == "json":
+        doc = {"cases": [{"id": r.case_id, "family": r.family, "held_out": r.held_out,
+                          "time_measured_s": r.time_meas, "time_predicted_s": r.time_pred,
+                          "hbm_measured_bytes": r.hbm_meas, "hbm_predicted_bytes": r.hbm_pred,
+                          "l2_read_measured_bytes": r.l2_meas,
+                          "l2_read_predicted_bytes": r.l2_pred,
+                          "schedule": r.model.config["schedule"] if r.model.config else None,
+                          "evidence": r.model.evidence} for r in results],
+               "summary_held_out": [s.__dict__ for s in summarize(held_res)] if held_res else [],
+               "summary_all": [s.__dict__ for s in summarize(results)]}
+        click.echo(json.dumps(doc, indent=1))
+    else:
+        click.echo(f"{'case':38s} {'fam':17s} s {'time meas':>10s} {'pred':>10s} {'err':>7s} "
+                   f"{'HBM meas':>10s} {'pred':>10s} {'err':>7s} {'L2rd meas':>10s} {'pred':>10s} "
+                   f"{'err':>7s}")
+        for r in results:
+            click.echo(f"{r.case_id:38s} {r.family:17s} {'H' if r.held_out else 'C'} "
+                       f"{_q(r.time_meas, 's'):>10s} {_q(r.time_pred, 's'):>10s} "
+                       f"{_e(r.time_err):>7s} {_q(r.hbm_meas, 'B'):>10s} "
+                       f"{_q(r.hbm_pred, 'B'):>10s} {_e(r.hbm_err):>7s} "
+                       f"{_q(r.l2_meas, 'B'):>10s} {_q(r.l2_pred, 'B'):>10s} {_e(r.l2_err):>7s}")
+        click.echo("")
+        click.echo("s: H = held-out case, C = calibration case. Errors are (pred - meas) / meas;"
+                   " HBM = read + written while the kernels run (validation/README.md).")
+        if held_res:
+            click.echo("\nError summary, held-out cases (targets: time MAPE <= 15%, median <= "
+                       "10%; HBM <= 10% and L2 read <= 15% per case):")
+            for line in _summary_rows(summarize(held_res)):
+                click.echo(line)
+        click.echo("\nError summary, all listed cases:")
+        for line in _summary_rows(summarize(results)):
+            click.echo(line)
+    if plot:
+        _plot(results, plot)
+        if fmt == "table":
+            click.echo(f"\nwrote {plot}")
+
+
+def _plot(results, path):
+    from ..reports.validation import predicted_vs_measured_figure
+    pts = [{"predicted": r.time_pred, "measured": r.time_meas, "family": r.family,
+            "id": r.case_id} for r in results if r.time_meas]
+    fig = predicted_vs_measured_figure(pts, quantity="time", unit="s",
+                                       title="memsim vs H100 (CUDA events)")
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    if suffix not in ("png", "pdf", "svg"):
+        raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=suffix, dpi=120)

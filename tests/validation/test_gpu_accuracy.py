@@ -1,0 +1,158 @@
+"""Held-out accuracy of memsim against the committed H100 measurements (issue 5).
+
+Targets on held-out cases (memsim.validation.compare.TARGETS): kernel time MAPE <= 15% and
+median <= 10% per family; HBM bytes read + written <= 10% and L2 read bytes <= 15% per case.
+Families that miss a target are recorded as strict xfails with the figure measured when the
+calibration was made (docs/validation.md), so that a fix shows up as XPASS and a regression of
+a passing family fails.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from memsim.hardware import load_hardware
+from memsim.validation.compare import (TARGETS, compare_cases, is_held_out_by_hash, load_split,
+                                       summarize)
+from memsim.validation.data import load_gpu_cases
+from memsim.validation.mapping import map_case
+
+FAST_FAMILIES = ("copy_d2d", "copy_pcie", "decode_cudnn", "decode_efficient", "decode_flash",
+                 "gemm", "gemm_skinny", "prefill_cudnn", "prefill_efficient", "prefill_flash")
+SLOW_FAMILIES = ("prefill_math", "decode_math")
+
+# (family, target) -> why it misses, with the held-out figure measured at calibration time.
+MISSES = {
+    ("copy_d2d", "hbm_per_case"): "max 10.2% (d2dk_33554432: L2 keeps ~22 MB dirty at kernel "
+                                  "end, the model assumes half of L2 = 26 MB)",
+    ("decode_efficient", "time_mape"): "21.8%: b=1 runs 32 blocks (no split-KV) at 5x the "
+                                       "modelled time; per-SM bandwidth not modelled",
+    ("decode_efficient", "hbm_per_case"): "max 50.1% (b1 k1024: 8 MB of K/V hit in L2 across "
+                                          "ncu's replay)",
+    ("gemm", "hbm_per_case"): "max 93.3%: cuBLAS persistent-tile rasterization decides L2 "
+                              "reuse; memsim's wave-lockstep LRU order differs",
+    ("gemm", "l2_per_case"): "max 131.7%: nvjet 1x2 clusters multicast TMA loads; memsim "
+                             "counts one L2 read per block",
+    ("gemm_skinny", "time_mape"): "16.1%: skinny nvjet kernels run below HBM bandwidth (64-132 "
+                                  "CTAs), split-K reduce kernel not modelled",
+    ("gemm_skinny", "time_median"): "13.7% (see time_mape)",
+    ("gemm_skinny", "l2_per_case"): "max 131.3% (m=64/256: TMA multicast, see gemm)",
+    ("prefill_cudnn", "time_mape"): "17.8%: ping-pong warpgroups overlap softmax with wgmma "
+                                    "inside one CTA; memsim serializes them within a block",
+    ("prefill_cudnn", "time_median"): "17.9% (see time_mape)",
+    ("prefill_cudnn", "l2_per_case"): "max 141.1%: TMA loads are under-counted by "
+                                      "lts__t_sectors_srcunit_tex, or K/V tiles are shared",
+    ("prefill_efficient", "time_mape"): "44.7%: the cutlass fmha kernel reaches half of FA2's "
+                                        "mma.sync throughput; one mma rate cannot fit both",
+    ("prefill_efficient", "time_median"): "41.1% (see time_mape)",
+    ("prefill_efficient", "hbm_per_case"): "max 10.5% (causal n2048 d64)",
+    ("prefill_efficient", "l2_per_case"): "max 29.7% (n8192 d64: fmha 64x64 reads less than "
+                                          "Q + all K/V per 64-row block)",
+    ("prefill_flash", "hbm_per_case"): "max 45.4%: causal FA2 re-reads K/V from HBM (measured "
+                                       "2x compulsory reads at n=8192); memsim's L2 keeps them",
+    ("prefill_flash", "l2_per_case"): "max 39.0% (n512-1024: small grids, fewer K/V re-reads "
+                                      "than 1 per row block)",
+    ("prefill_math", "time_mape"): "48.8%: upcast, scale, mask and cast passes not modelled",
+    ("prefill_math", "time_median"): "49.1%",
+    ("prefill_math", "hbm_per_case"): "max 69.6%: extra fp32 passes over S not modelled",
+    ("prefill_math", "l2_per_case"): "max 67.8%",
+    ("decode_math", "time_mape"): "75.7%: 11-32 kernels, cublas gemv + elementwise passes",
+    ("decode_math", "time_median"): "76.8%",
+    ("decode_math", "hbm_per_case"): "max 85.4%: fp32 copies of K/V not modelled",
+    ("decode_math", "l2_per_case"): "max 75.4%",
+}
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return load_gpu_cases("h100")
+
+
+@pytest.fixture(scope="module")
+def split():
+    return load_split()
+
+
+@pytest.fixture(scope="module")
+def held_fast(ds, split):
+    return compare_cases(ds, ids=split["held_out"], held_out=split["held_out"],
+                         families=FAST_FAMILIES)
+
+
+def _check(results, family, target):
+    rs = [r for r in results if r.family == family]
+    assert rs, f"no held-out cases of {family}"
+    s = {x.family: x for x in summarize(rs)}[family]
+    value = {"time_mape": s.time_mape, "time_median": s.time_median,
+             "hbm_per_case": s.hbm_max, "l2_per_case": s.l2_max}[target]
+    if value is None:
+        pytest.skip(f"{family} has no {target} data (no Nsight counters)")
+    worst = ""
+    if target in ("hbm_per_case", "l2_per_case"):
+        attr = "hbm_err" if target == "hbm_per_case" else "l2_err"
+        bad = max(rs, key=lambda r: abs(getattr(r, attr) or 0))
+        worst = f" (worst {bad.case_id}: {getattr(bad, attr):+.1%})"
+    assert value <= TARGETS[target], f"{family} {target} {value:.1%} > {TARGETS[target]:.0%}{worst}"
+
+
+def _params(families):
+    out = []
+    for fam in families:
+        for target in TARGETS:
+            reason = MISSES.get((fam, target))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            out.append(pytest.param(fam, target, marks=marks, id=f"{fam}-{target}"))
+    return out
+
+
+@pytest.mark.parametrize("family,target", _params(FAST_FAMILIES))
+def test_held_out_accuracy(held_fast, family, target):
+    _check(held_fast, family, target)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,target", _params(SLOW_FAMILIES))
+def test_held_out_accuracy_math(ds, split, family, target):
+    res = compare_cases(ds, ids=split["held_out"], held_out=split["held_out"],
+                        families=[family])
+    _check(res, family, target)
+
+
+def test_overall_held_out_time_median_within_target(held_fast):
+    # all modelled non-math kernels together: the median meets the 10% target (12.1% MAPE)
+    s = summarize(held_fast)[-1]
+    assert s.family == "all" and s.time_median <= TARGETS["time_median"]
+
+
+def test_split_is_the_committed_hash_rule(ds, split):
+    ids = [c.id for c in ds.cases]
+    held, cal = set(split["held_out"]), set(split["calibration"])
+    assert held.isdisjoint(cal) and held | cal == set(ids)
+    assert held == {i for i in ids if is_held_out_by_hash(i)}
+    # every predicted family has cases on both sides
+    fams = lambda s: {map_case(ds.case(i)).family for i in s if map_case(ds.case(i))}
+    assert fams(held) == fams(cal)
+
+
+def test_preset_holds_the_calibration_of_the_calibration_split():
+    """The YAML values are what memsim.validation.calibrate computes from the calibration
+    split only (rounded to 3 significant digits in the YAML)."""
+    from memsim.validation.calibrate import calibrate
+    hw = load_hardware("h100-sxm")
+    got = calibrate("h100")
+    link = hw.link_between("host", "hbm")
+    preset = {"hbm_bandwidth": hw.memory("hbm").read_bandwidth,
+              "launch_overhead": hw.gpu.launch_overhead_s,
+              "pcie_bandwidth": link.bandwidth("host", "hbm"),
+              "pcie_overhead": link.overhead_s,
+              "bf16_wgmma": hw.find_rate("bf16_wgmma")[1].achievable,
+              "bf16_mma": hw.find_rate("bf16_mma")[1].achievable,
+              "fp32_fma": hw.find_rate("fp32_fma")[1].achievable}
+    held = set(load_split()["held_out"])
+    for key, value in preset.items():
+        computed, ids = got[key]
+        assert math.isclose(value, computed, rel_tol=0.01), (key, value, computed)
+        assert not held & set(ids), f"{key} used held-out cases {held & set(ids)}"
+    for name in ("bf16_wgmma", "bf16_mma", "fp32_fma"):
+        assert "calibration split" in hw.find_rate(name)[1].achievable_source
