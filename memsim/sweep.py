@@ -159,7 +159,7 @@ def _run_local(base, chunks, jobs, progress) -> list[dict]:
     return rows
 
 
-def _run_dask(base, chunks, address, progress) -> list[dict]:
+def _run_dask(base, chunks, address, progress, timeout) -> list[dict]:
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
@@ -167,7 +167,7 @@ def _run_dask(base, chunks, address, progress) -> list[dict]:
                          "(dask[distributed])") from None
     own = not isinstance(address, Client)
     try:
-        client = Client(address) if own else address
+        client = Client(address, timeout=timeout) if own else address
     except OSError as exc:
         raise InputError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
     rows = []
@@ -247,11 +247,13 @@ def _finite(value: Any) -> Any:
 
 def run_sweep(config: Any, points: Sequence[Point], *, overrides: Iterable = (),
               jobs: int | None = None, dask: Any = None, chunk_size: int | None = None,
-              progress: Callable[[int], None] | None = None) -> SweepTable:
+              progress: Callable[[int], None] | None = None,
+              dask_timeout: float = 10.0) -> SweepTable:
     """Run every point of ``points`` on ``config`` (path, mapping or RunConfig; ``overrides``
     apply to all points). ``jobs``: local worker processes (default: all cores; 1 = in this
     process). ``dask``: a scheduler address or a ``distributed.Client`` instead of local
-    processes. ``progress(n)`` is called as chunks of n points finish."""
+    processes (``dask_timeout``: seconds to wait for it). ``progress(n)`` is called as chunks
+    of n points finish."""
     if not points:
         raise InputError("the sweep has no points (give --grid or --points)")
     base = prepare_base(config, overrides)
@@ -261,7 +263,7 @@ def run_sweep(config: Any, points: Sequence[Point], *, overrides: Iterable = (),
     chunks = _chunks(points, size)
     progress = progress or (lambda n: None)
     if dask is not None:
-        rows = _run_dask(base, chunks, dask, progress)
+        rows = _run_dask(base, chunks, dask, progress, dask_timeout)
     else:
         rows = _run_local(base, chunks, jobs, progress)
     rows.sort(key=lambda r: r["index"])

@@ -249,28 +249,31 @@ def _channel_busy(m, pr):
 def _block_duration(m, kernel, pr, b, n_act, k_sm, havg, wbavg, sm_in_bw, sm_out_bw):
     """Closed form of the tile pipeline for block ``b`` with ``n_act`` blocks running on the
     GPU and ``k_sm`` on its SM (bandwidths and units shared evenly among them)."""
-    n = int(m.blk_nsteps[b])
+    n = m.blk_nsteps[b]
     if n == 0:
         return 0.0
-    units = pr.blk_unit[b]
-    c_alone = float(units.sum())
-    c_eff = max(c_alone, k_sm * float(units.max()))
+    c_alone = pr.unit_sum[b]
+    c_eff = max(c_alone, k_sm * pr.unit_max[b])
     per_load = max(n_act / m.l2_read.rate, k_sm / sm_in_bw)
     per_store = max(n_act / m.l2_write.rate, k_sm / sm_out_bw)
-    load_t = pr.blk_load[b] * per_load
+    load_t = pr.blk_load[b] * per_load                  # the block's share of the channels
+    load_alone = pr.blk_load[b] / sm_in_bw              # its own transfer time, no queueing
     store_t = pr.blk_store[b] * per_store
     hbm_t = (havg + wbavg) * n_act / m.hbm.rate
     lat = n * m.l2_read.latency_s + pr.blk_miss_steps[b] * m.hbm.latency_s
     s = kernel.stages
-    first = pr.blk_first_load[b] * per_load + m.l2_read.latency_s
+    first = pr.blk_first_load[b] / sm_in_bw + m.l2_read.latency_s
     if pr.blk_first_hbm[b]:
         first += m.hbm.latency_s
     last = pr.blk_last_store[b] * per_store + (m.l2_write.latency_s if
                                                 pr.blk_last_store[b] else 0.0)
+    # Throughput bounds (the SM's units shared by k_sm blocks, the channels by n_act) and the
+    # block's own dependency chain: with S buffers, a load issued S-1 steps ahead must arrive
+    # (S = 1: load, then compute, step after step; other blocks on the SM fill the gaps).
+    chain = lat + load_alone + c_alone
     if s == 1:
-        body = max(c_eff + load_t + lat, store_t, hbm_t)
-        return body + last
-    body = max(c_eff, load_t, store_t, hbm_t, (lat + load_t + c_eff - first) / s)
+        return max(c_eff, load_t, store_t, hbm_t, chain) + last
+    body = max(c_eff, load_t, store_t, hbm_t, (chain - first) / s)
     return first + body + last
 
 
@@ -278,7 +281,15 @@ def run_block(hw, kernels, packed, passres, units):
     """Block-level timing: one simpy timeout per thread block."""
     env = simpy.Environment()
     m = Machine(hw, units)
-    m.blk_nsteps = np.diff(packed.blk_step)
+    m.blk_nsteps = np.diff(packed.blk_step).tolist()
+    # plain lists: numpy scalar indexing costs ~100 ns a value in the per-block closed form
+    pr = passres
+    agg = {name: getattr(pr, name).tolist() for name in (
+        "blk_load", "blk_store", "blk_miss_steps", "blk_first_load", "blk_first_hbm",
+        "blk_last_store")}
+    agg["unit_sum"] = pr.blk_unit.sum(axis=1).tolist()
+    agg["unit_max"] = pr.blk_unit.max(axis=1).tolist() if pr.blk_unit.size else []
+    lists = type("BlockAggregates", (), agg)
     sm_in_bw = hw.memory("sram").write_bandwidth_per_instance
     sm_out_bw = hw.memory("sram").read_bandwidth_per_instance
     on_sm = [0] * hw.gpu.sms
@@ -303,11 +314,8 @@ def run_block(hw, kernels, packed, passres, units):
             # the shares of the moment: every slot of the wave is taken at the same instant
             n_act = min(run.slots, state["active"] + run.kernel.grid - bl - 1)
             k_sm = max(on_sm[sm], min(run.occ, -(-n_act // hw.gpu.sms)))
-            dur = _block_duration(m, kernel, passres, b, n_act, k_sm, havg, wbavg,
+            dur = _block_duration(m, kernel, lists, b, n_act, k_sm, havg, wbavg,
                                   sm_in_bw, sm_out_bw)
-            units_b = passres.blk_unit[b]
-            for u in range(len(units)):
-                m.unit_busy[u] += float(units_b[u])
             if dur > 0:
                 events[0] += 1
                 yield env.timeout(dur)
@@ -325,5 +333,6 @@ def run_block(hw, kernels, packed, passres, units):
     env.process(_drive(env, hw, m, kernels, packed, passres.kernel_flush, slot_proc_wrapped,
                        kernel_times))
     env.run()
+    m.unit_busy = passres.blk_unit.sum(axis=0).tolist()
     _channel_busy(m, passres)
     return env.now, kernel_times, m, events[0]

@@ -85,31 +85,39 @@ def pack(kernels) -> PackedProgram:
             n_size += arr.shape[0]
         return off
 
+    acc_append, op_append = acc_rows.append, op_rows.append
     for kernel in kernels:
         for b in range(kernel.grid):
             for seg in kernel.block(b):
-                idx = seg.idx
-                key = id(idx)
-                off = idx_at.get(key)
+                idx, loads, ops, stores = seg
+                off = idx_at.get(id(idx))
                 if off is None:
-                    off = idx_at[key] = n_idx
+                    off = idx_at[id(idx)] = n_idx
                     arr = np.ascontiguousarray(idx, dtype=np.int64)
                     idx_chunks.append(arr)
                     keep.append(idx)
                     n_idx += arr.shape[0]
-                n = len(idx)
+                n = idx.shape[0]
                 seg_idx_off.append(off)
                 seg_idx_len.append(n)
                 nstep += n
-                for a in seg.loads:
-                    acc_rows.append((a[0], a[1], a[2], a[3], sizes_off(a[4])))
-                for a in seg.stores:
-                    acc_rows.append((a[0], a[1], a[2], a[3], sizes_off(a[4])))
-                seg_nload.append(len(seg.loads))
+                for a in loads + stores:
+                    sz = a[4]
+                    so = -1 if sz is None else size_at.get(id(sz))
+                    if so is None:
+                        so = sizes_off(sz)
+                    acc_append((a[0], a[1], a[2], a[3], so))
+                seg_nload.append(len(loads))
                 seg_acc.append(len(acc_rows))
-                for o in seg.ops:
-                    c = classes.setdefault(o[0], len(classes))
-                    op_rows.append((c, o[1], sizes_off(o[2])))
+                for o in ops:
+                    c = classes.get(o[0])
+                    if c is None:
+                        c = classes[o[0]] = len(classes)
+                    sz = o[2]
+                    so = -1 if sz is None else size_at.get(id(sz))
+                    if so is None:
+                        so = sizes_off(sz)
+                    op_append((c, o[1], so))
                 seg_op.append(len(op_rows))
                 nseg += 1
             blk_seg.append(nseg)

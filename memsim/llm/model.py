@@ -176,8 +176,8 @@ def load_model(name_or_path: "str | Path | ModelSpec") -> ModelSpec:
         if ref.endswith((".yaml", ".yml")) or "/" in ref:
             path = Path(ref)
         else:
-            raise InputError(f"unknown model {ref!r}, expected a preset ({', '.join(model_names())})"
-                             " or a path to a model YAML")
+            raise InputError(f"unknown model {ref!r}, expected a preset "
+                             f"({', '.join(model_names())}) or a path to a model YAML")
     return _from_document(load_document(path))
 
 

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from memsim.bounds.closed_forms import flash_decoding_splits
 from memsim.errors import InputError
 from memsim.workloads import masks
 
@@ -51,8 +52,9 @@ class AttentionNumerics:
 
     ``output`` (B, H, Nq, d) and ``lse`` (B, H, Nq; None for ``standard``, which never forms
     it) are in the working precision. ``read_elements`` / ``write_elements`` map each tensor
-    class (Q, K, V, O, S, P, A, L, l, m, D, O_partial, L_partial) to the elements moved across
-    the SRAM boundary, summed over batch and heads; ``element_bytes`` gives each class's size.
+    class (Q, K, V, O, S, P, A, L, l, m, D, acc, ssum, smax, O_partial, L_partial: the names of
+    ``memsim.bounds.closed_forms``) to the elements moved across the SRAM boundary, summed over
+    batch and heads; ``element_bytes`` gives each class's size in bytes.
     ``params`` holds the resolved block sizes, splits and mask. ``underflow_rows`` counts rows
     of ``square_tiling`` whose every exp underflowed (their output is not trustworthy)."""
 
@@ -65,17 +67,17 @@ class AttentionNumerics:
     params: Mapping[str, Any] = field(default_factory=dict)
     underflow_rows: int = 0
 
-    def _bytes(self, elements: Mapping[str, int]) -> float:
+    def _bytes(self, elements: Mapping[str, int]) -> int | float:
         total = sum(n * self.element_bytes[name] for name, n in elements.items())
-        return int(total) if float(total).is_integer() else total
+        return int(total) if float(total).is_integer() else total  # int4: 0.5 B elements
 
     @property
-    def read_bytes(self) -> float:
+    def read_bytes(self) -> int | float:
         """Bytes read into SRAM (l2.read_bytes in the simulator), all tensors."""
         return self._bytes(self.read_elements)
 
     @property
-    def write_bytes(self) -> float:
+    def write_bytes(self) -> int | float:
         """Bytes written from SRAM (l2.write_bytes in the simulator), all tensors."""
         return self._bytes(self.write_elements)
 
@@ -131,14 +133,6 @@ def _square_offsets(q: np.ndarray, k: np.ndarray, scale: float) -> np.ndarray:
     return np.ascontiguousarray(abs(scale) * qn * kmax, dtype=q.dtype)
 
 
-def _resolve_splits(splits, batch: int, heads: int, tc: int, num_sms: int) -> int:
-    if splits is not None:
-        return _check_positive_int("splits", splits)
-    # docs/schedules.md: smallest s with batch*heads*s >= number of SMs, capped at Tc.
-    s = max(1, -(-num_sms // (batch * heads)))
-    return max(1, min(s, tc))
-
-
 def run_attention(schedule: str, q, k, v, *, block_q: int | None = None,
                   block_k: int | None = None, block: int | None = None,
                   splits: int | None = None, causal: bool = False, window: int | None = None,
@@ -190,7 +184,9 @@ def run_attention(schedule: str, q, k, v, *, block_q: int | None = None,
         params.update(block_q=br, block_k=bc)
     act = tile_activity(nq, nk, br, bc, causal, window_k, layout, sblock)
     if schedule == "flash_decoding":
-        ns = _resolve_splits(splits, nb, nh, act.shape[1], num_sms)
+        # The split heuristic is a schedule rule, shared with the closed forms (not a count).
+        ns = (_check_positive_int("splits", splits) if splits is not None
+              else flash_decoding_splits(nb, nh, num_sms, act.shape[1]))
         params["splits"] = ns
     elif schedule == "flash1":
         aux = np.empty((nb, nh, nq), dtype=q.dtype)  # l; lse receives m

@@ -133,9 +133,8 @@ def _figures(result, config, measured, sram_source) -> list[tuple[str, str, Call
             ("roofline", "Hierarchical roofline: one roof per memory level; the run placed at "
                          "its arithmetic intensity against each level.",
              lambda: roofline_figure(result))]
-    if result.trace:
-        figs.append(("timeline", "Timeline of the event trace: memory, links, compute units.",
-                     lambda: timeline_figure(result)))
+    figs.append(("timeline", "Timeline of the event trace: memory, links, compute units.",
+                 lambda: timeline_figure(result)))      # skipped (InputError) without a trace
     if result.workload.get("kind") == "attention":
         figs.append(("traffic_vs_sram", "Closed-form SRAM-boundary traffic vs SRAM size per "
                                         "attention schedule, with the Saha & Ye lower bound "

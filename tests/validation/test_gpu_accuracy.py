@@ -92,7 +92,8 @@ def _check(results, family, target):
     if target in ("hbm_per_case", "l2_per_case"):
         attr = "hbm_err" if target == "hbm_per_case" else "l2_err"
         bad = max(rs, key=lambda r: abs(getattr(r, attr) or 0))
-        worst = f" (worst {bad.case_id}: {getattr(bad, attr):+.1%})"
+        if getattr(bad, attr) is not None:
+            worst = f" (worst {bad.case_id}: {getattr(bad, attr):+.1%})"
     assert value <= TARGETS[target], f"{family} {target} {value:.1%} > {TARGETS[target]:.0%}{worst}"
 
 
