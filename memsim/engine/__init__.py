@@ -16,7 +16,6 @@ import time as _time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import numpy as np
 
 from ..errors import InputError
 from .gpu import occupancy, run_block, run_tile

@@ -113,7 +113,7 @@ def _drive(env, hw, machine, kernels, packed, flush, slot_proc, kernel_times):
             end = machine.hbm.reserve(env.now, flush[k])
             if end > env.now:
                 yield env.timeout(end - env.now)
-        kernel_times.append((kernel.name, kernel.grid, occ, start, env.now))
+        kernel_times.append((kernel.name, kernel.grid, occ, float(start), float(env.now)))
 
 
 def run_tile(hw, kernels, packed, passres, units, trace=False):
@@ -230,7 +230,7 @@ def run_tile(hw, kernels, packed, passres, units, trace=False):
                        kernel_times))
     env.run()
     _channel_busy(m, passres)
-    return env.now, kernel_times, m, events[0]
+    return float(env.now), kernel_times, m, events[0]
 
 
 def _channel_busy(m, pr):
@@ -335,4 +335,4 @@ def run_block(hw, kernels, packed, passres, units):
     env.run()
     m.unit_busy = passres.blk_unit.sum(axis=0).tolist()
     _channel_busy(m, passres)
-    return env.now, kernel_times, m, events[0]
+    return float(env.now), kernel_times, m, events[0]

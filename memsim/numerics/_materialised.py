@@ -1,9 +1,9 @@
 """Kernels of the schedules that store intermediates or partial summaries in memory:
 standard (S and P), square_tiling (A = exp(QK^T) and D) and chunked (per-chunk summaries).
 
-Conventions as in ``_flash.py`` (one (batch, head) per call). ``iround`` is the rounding code of the intermediate dtype
-(``rounding.ROUND_CODES``): S, P and A are rounded when they are stored, as a kernel storing
-them in bf16/fp16 would.
+Conventions as in ``_flash.py`` (one (batch, head) per call). ``iround`` is the rounding code
+of the intermediate dtype (``rounding.ROUND_CODES``): S, P and A are rounded when they are
+stored, as a kernel storing them in bf16/fp16 would.
 """
 from __future__ import annotations
 

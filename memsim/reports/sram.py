@@ -22,7 +22,7 @@ __all__ = ["SramSweep", "sram_sweep", "traffic_vs_sram_figure", "DEFAULT_SCHEDUL
 DEFAULT_SCHEDULES = ("standard", "flash1", "flash2", "square_tiling", "chunked")
 DEFAULT_SRAM_BYTES = tuple(sorted({2**k for k in range(12, 25)} |
                                   {3 * 2**k for k in range(11, 24)}))
-"""4 KiB .. 16 MiB: powers of two and 1.5 × powers of two (sizes that block rules such as
+"""4 KiB .. 24 MiB: powers of two and 1.5 × powers of two (sizes that block rules such as
 FlashAttention's ``Bc = ceil(M / 4d)`` divide evenly, so no size is lost to rounding)."""
 
 
@@ -72,7 +72,9 @@ def sram_sweep(source: Any, sram_bytes: Sequence[float] | None = None,
     path / mapping / RunConfig, or a Result).
 
     ``sram_bytes``: SRAM per thread block to evaluate (default :data:`DEFAULT_SRAM_BYTES`). ``options``: per-schedule options such as ``{"flash2": {"block_q": 128}}``;
-    block sizes not given are chosen by the schedule's rule for each M.
+    block sizes not given are chosen by the schedule's rule for each M. A *list* of option
+    mappings is a search: each M keeps the candidate with the least traffic that fits
+    (``blocks`` records which).
     """
     from ..bounds import attention_lower_bound, attention_traffic
     from ..dtypes import dtype_bytes
@@ -94,22 +96,25 @@ def sram_sweep(source: Any, sram_bytes: Sequence[float] | None = None,
         hw_m = hw.with_overrides({"memories.sram.capacity": int(m),
                                   "memories.sram.max_per_block": int(m)})
         for kind in schedules:
-            try:
-                sched = get_schedule(kind).from_dict(options.get(kind, {}), wl, hw_m)
-            except (ScheduleError, CapacityError):
-                continue                         # the schedule does not fit in this SRAM
-            res = sched.resolved()
-            inter = res.get("intermediate_dtype")
-            t = attention_traffic(
-                kind, seq_q=wl.seq_q, seq_k=wl.seq_k, head_dim=wl.head_dim,
-                dtype_bytes=wl.dtype_bytes, batch=wl.batch, heads=wl.heads,
-                kv_heads=wl.kv_heads, block_q=res.get("block_q"), block_k=res.get("block_k"),
-                block=res.get("block"), splits=res.get("splits"), causal=wl.causal,
-                window=wl.window, sparse=wl.sparse,
-                intermediate_bytes=dtype_bytes(inter) if inter else None,
-                num_sms=hw.gpu.sms if hw.gpu else None)
-            traffic[kind][i] = t.total_bytes
-            blocks[kind][i] = (res.get("block_q"), res.get("block_k"))
+            choices = options.get(kind, {})
+            for opts in (choices if isinstance(choices, (list, tuple)) else [choices]):
+                try:
+                    sched = get_schedule(kind).from_dict(opts, wl, hw_m)
+                except (ScheduleError, CapacityError):
+                    continue                     # this tiling does not fit in this SRAM
+                res = sched.resolved()
+                inter = res.get("intermediate_dtype")
+                t = attention_traffic(
+                    kind, seq_q=wl.seq_q, seq_k=wl.seq_k, head_dim=wl.head_dim,
+                    dtype_bytes=wl.dtype_bytes, batch=wl.batch, heads=wl.heads,
+                    kv_heads=wl.kv_heads, block_q=res.get("block_q"),
+                    block_k=res.get("block_k"), block=res.get("block"),
+                    splits=res.get("splits"), causal=wl.causal, window=wl.window,
+                    sparse=wl.sparse, intermediate_bytes=dtype_bytes(inter) if inter else None,
+                    num_sms=hw.gpu.sms if hw.gpu else None)
+                if not t.total_bytes >= traffic[kind][i]:     # NaN (none yet) or smaller
+                    traffic[kind][i] = t.total_bytes
+                    blocks[kind][i] = (res.get("block_q"), res.get("block_k"))
         lb[i] = attention_lower_bound(
             seq_q=wl.seq_q, seq_k=wl.seq_k, head_dim=wl.head_dim, dtype_bytes=wl.dtype_bytes,
             sram_bytes=float(m), batch=wl.batch, heads=wl.heads, kv_heads=wl.kv_heads,

@@ -6,7 +6,6 @@ in L2, not at the SRAM boundary). Masks come from :func:`memsim.workloads.masks.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+
 import numpy as np
 
 from ..dtypes import dtype_bytes
 from ..engine.program import Access, Kernel, Op, Program, Segment
-from ..workloads.masks import active_tiles, block_sizes
+from ..workloads.masks import block_sizes
 from .attention import STATS, _Attention
 from .base import fit_blocks, one_of, register_schedule
 

@@ -10,15 +10,15 @@ measured implementation   memsim mapping
 ========================  ============================================================
 SDPA flash (FA2)          ``flash2``, block_q/block_k = kBlockM/kBlockN of
                           ``Flash_fwd_kernel_traits<d, M, N, warps>``, ``bf16_mma``
-                          (sm80 mma.sync), stages 1 (Q + K + V tiles = the 48/64 KiB
-                          shared memory the launch reports)
+                          (sm80 mma.sync), stages 2 (cp.async prefetch of the next
+                          K/V tile; gives the 2 blocks/SM the 255 registers allow)
 flash split-KV decode     ``flash_decoding``, splits = gridDim.y of
                           ``flash_fwd_splitkv_kernel``, block_k = kBlockN
 SDPA efficient (cutlass)  ``flash2``, block_q/block_k = kQueriesPerBlock/kKeysPerBlock of
                           ``AttentionKernel<bf16, Sm80, aligned, Q, K, ...>``, ``bf16_mma``
 SDPA cuDNN (sm90)         ``flash2`` with ``bf16_wgmma``, block_q = 2 consumer warpgroups x 64
-                          rows, block_k = 128 (``..._64x128x{d}_...``), stages from the
-                          shared memory per block (3 at d=128, 4 at d=64)
+                          rows, block_k = 128 (``..._64x128x{d}_...``), stages closest to
+                          the shared memory per block (3 at d=128, 4 at d=64)
 cuDNN decode (sm80)       ``flash_decoding`` (split over gridDim.x with a lean reduction) or
                           ``flash2`` block_q 16, block_k 128, ``bf16_mma``
 SDPA math                 ``standard`` with fp32 intermediates and ``fp32_fma`` (SIMT
