@@ -20,7 +20,7 @@ from typing import Mapping
 from ..errors import InputError
 from .gpu import occupancy, run_block, run_tile
 from .program import Access, Kernel, Op, Program, Segment, TensorSpace
-from .trafficpass import pack, run_pass
+from .trafficpass import operand_bytes, pack, run_pass
 
 __all__ = ["simulate_program", "EngineResult", "LevelCounters", "KernelTiming", "TraceEvent",
            "Kernel", "Segment", "Access", "Op", "Program", "TensorSpace", "occupancy",
@@ -148,8 +148,12 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     else:
         end, ktimes, machine, events = run_block(hardware, kernels, packed, pr, units)
     loads, stores = float(pr.tensor_l2_read.sum()), float(pr.tensor_l2_write.sum())
+    # sram (docs/schedules.md, Engine model): compute reads its operands out of SRAM and
+    # writes its results into it; loads fill it from L2 and stores drain it into L2.
+    opd = operand_bytes(packed, len(program.tensor_names))
     levels = {
-        "sram": LevelCounters(_whole(stores), _whole(loads), _whole(machine.sram.peak_bytes)),
+        "sram": LevelCounters(_whole(float(opd.sum()) + stores), _whole(loads + stores),
+                              _whole(machine.sram.peak_bytes)),
         "l2": LevelCounters(_whole(loads), _whole(stores), _whole(pr.l2_peak)),
         "hbm": LevelCounters(_whole(pr.tensor_hbm_read.sum()), _whole(pr.tensor_hbm_write.sum()),
                              _whole(pr.footprint)),
@@ -157,7 +161,8 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     flops_by_class = {c: _whole(v) for c, v in zip(packed.classes, pr.class_ops.tolist())}
     exps = sum(v for c, v in flops_by_class.items() if c.startswith("exp"))
     flops = sum(v for c, v in flops_by_class.items() if not c.startswith("exp"))
-    tensors = {name: {"l2_read": _whole(pr.tensor_l2_read[i]),
+    tensors = {name: {"sram_read": _whole(opd[i] + pr.tensor_l2_write[i]),
+                      "l2_read": _whole(pr.tensor_l2_read[i]),
                       "l2_write": _whole(pr.tensor_l2_write[i]),
                       "hbm_read": _whole(pr.tensor_hbm_read[i]),
                       "hbm_write": _whole(pr.tensor_hbm_write[i])}

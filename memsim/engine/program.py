@@ -13,6 +13,9 @@ The IR is deliberately numeric and loop-shaped instead of one Python object per 
   data region ``base + stride * j`` of a tensor class. Region ids are dense integers allocated
   by :meth:`Program.tensor`; the same id is the same data (this is what L2 reuse keys on: K/V
   of one GQA group, or S written by one kernel and read by the next).
+* ``Segment.operands`` are the bytes the compute units read from SRAM per step (the
+  ``sram.read_bytes`` contract); stored results are counted as written into SRAM by compute
+  and read out of it by the store.
 * An :class:`Op` performs ``coef * sizes[j]`` operations of an instruction class (a rate name
   of the hardware, e.g. ``bf16_wgmma``; exponentials use ``exp_sfu``).
 """
@@ -46,12 +49,17 @@ class Op(NamedTuple):
 
 
 class Segment(NamedTuple):
-    """A loop over ``idx`` (int64 array); each iteration loads, computes, then stores."""
+    """A loop over ``idx`` (int64 array); each iteration loads, computes, then stores.
+
+    ``operands`` are :class:`Access` templates of the bytes the step's compute reads out of
+    SRAM (``coef * sizes[j]``; ``base``/``stride`` unused): they count in
+    ``sram.read_bytes`` only (not in L2/HBM traffic, not in time)."""
 
     idx: np.ndarray
     loads: tuple = ()
     ops: tuple = ()
     stores: tuple = ()
+    operands: tuple = ()
 
 
 @dataclass(frozen=True)

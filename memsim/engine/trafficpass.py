@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["PackedProgram", "pack", "run_pass", "PassResult"]
+__all__ = ["PackedProgram", "pack", "run_pass", "PassResult", "operand_bytes"]
 
 
 @dataclass
@@ -53,6 +53,10 @@ class PackedProgram:
     op_cls: np.ndarray
     op_coef: np.ndarray
     op_soff: np.ndarray
+    seg_opd: np.ndarray         # [NS+1] first operand (SRAM read by compute) of each segment
+    opd_tensor: np.ndarray
+    opd_coef: np.ndarray
+    opd_soff: np.ndarray
     idx_pool: np.ndarray
     size_pool: np.ndarray
     classes: list               # instruction class names, index = op_cls
@@ -67,7 +71,8 @@ def pack(kernels) -> PackedProgram:
     n_idx = n_size = 0
     kernel_blk, blk_seg, blk_step = [0], [0], [0]
     seg_idx_off, seg_idx_len, seg_acc, seg_nload, seg_op = [], [], [0], [], [0]
-    acc_rows, op_rows = [], []
+    seg_opd = [0]
+    acc_rows, op_rows, opd_rows = [], [], []
     classes: dict[str, int] = {}
     nseg = nstep = 0
 
@@ -89,7 +94,7 @@ def pack(kernels) -> PackedProgram:
     for kernel in kernels:
         for b in range(kernel.grid):
             for seg in kernel.block(b):
-                idx, loads, ops, stores = seg
+                idx, loads, ops, stores, operands = seg
                 off = idx_at.get(id(idx))
                 if off is None:
                     off = idx_at[id(idx)] = n_idx
@@ -119,6 +124,13 @@ def pack(kernels) -> PackedProgram:
                         so = sizes_off(sz)
                     op_append((c, o[1], so))
                 seg_op.append(len(op_rows))
+                for a in operands:
+                    sz = a[4]
+                    so = -1 if sz is None else size_at.get(id(sz))
+                    if so is None:
+                        so = sizes_off(sz)
+                    opd_rows.append((a[0], a[3], so))
+                seg_opd.append(len(opd_rows))
                 nseg += 1
             blk_seg.append(nseg)
             blk_step.append(nstep)
@@ -126,6 +138,7 @@ def pack(kernels) -> PackedProgram:
 
     acc = np.array(acc_rows, dtype=np.float64).reshape(-1, 5)
     ops = np.array(op_rows, dtype=np.float64).reshape(-1, 3)
+    opd = np.array(opd_rows, dtype=np.float64).reshape(-1, 3)
     i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
     return PackedProgram(
         i64(kernel_blk), i64(blk_seg), i64(blk_step), i64(seg_idx_off), i64(seg_idx_len),
@@ -133,6 +146,7 @@ def pack(kernels) -> PackedProgram:
         acc[:, 0].astype(np.int64), acc[:, 1].astype(np.int64), acc[:, 2].astype(np.int64),
         acc[:, 3].copy(), acc[:, 4].astype(np.int64),
         ops[:, 0].astype(np.int64), ops[:, 1].copy(), ops[:, 2].astype(np.int64),
+        i64(seg_opd), opd[:, 0].astype(np.int64), opd[:, 1].copy(), opd[:, 2].astype(np.int64),
         np.concatenate(idx_chunks) if idx_chunks else np.zeros(0, np.int64),
         np.concatenate(size_chunks) if size_chunks else np.zeros(0, np.float64),
         list(classes))
@@ -164,6 +178,33 @@ class PassResult:
     st_hbm: np.ndarray | None
     st_wb: np.ndarray | None
     st_unit: np.ndarray | None      # [NSTEP, U]
+
+
+@numba.njit(cache=True)
+def _operand_bytes(seg_idx_off, seg_idx_len, seg_opd, opd_tensor, opd_coef, opd_soff,
+                   idx_pool, size_pool, n_tensors):
+    """Bytes the compute units read from SRAM, per tensor class (segment operands)."""
+    out = np.zeros(n_tensors)
+    for s in range(seg_idx_len.shape[0]):
+        n = seg_idx_len[s]
+        off = seg_idx_off[s]
+        for o in range(seg_opd[s], seg_opd[s + 1]):
+            so = opd_soff[o]
+            if so < 0:
+                out[opd_tensor[o]] += opd_coef[o] * n
+            else:
+                acc = 0.0
+                for x in range(off, off + n):
+                    acc += size_pool[so + idx_pool[x]]
+                out[opd_tensor[o]] += opd_coef[o] * acc
+    return out
+
+
+def operand_bytes(packed: "PackedProgram", n_tensors: int) -> np.ndarray:
+    """``sram`` bytes read by compute, per tensor class (see :class:`Segment`)."""
+    p = packed
+    return _operand_bytes(p.seg_idx_off, p.seg_idx_len, p.seg_opd, p.opd_tensor, p.opd_coef,
+                          p.opd_soff, p.idx_pool, p.size_pool, int(n_tensors))
 
 
 @numba.njit(cache=True)

@@ -4,10 +4,17 @@ Each policy is a small class registered by name, built with a memory budget in t
 number of token slots per sequence, per layer and head; ``None`` = unlimited where that makes
 sense). Accounting is per batch of ``batch`` sequences for a model and KV dtype:
 
-* ``held_tokens(prompt_len, generated)``: token states one sequence keeps;
+* ``held_tokens(prompt_len, generated)``: token states one sequence keeps between steps;
+* ``attended_tokens(prompt_len, generated)``: states the next decode step reads (the held
+  ones plus the new token, whose K/V the step writes into the cache first);
 * ``memory_held_bytes(...)``: KV bytes held plus policy metadata (accumulated scores);
-* ``bytes_per_decode_step(...)``: KV bytes read and written by one decode step, metadata
-  included.
+* ``decode_traffic(...)`` / ``bytes_per_decode_step(...)``: KV bytes read and written by one
+  decode step, metadata included; ``step_memory_bytes(...)``: resident while it runs.
+
+The budget of the eviction policies (streaming, h2o, a2sf) is the number of KV slots per
+sequence, layer and head, the new token's included: between steps they keep ``budget - 1``
+states, so that once the context exceeds the budget every step reads exactly ``budget``
+tokens (StreamingLLM's ``start_size + recent_size`` window, H2O's heavy + recent mask).
 
 Eviction policies (streaming, h2o, a2sf, snapkv) also implement ``prefill(probs)`` and
 ``update(kept, probs)`` on attention probabilities, which :mod:`memsim.llm.kv_fidelity` uses to
@@ -113,14 +120,36 @@ class KvPolicy:
         held = self.held_tokens(prompt_len, generated)
         return batch * (self.kv_bytes(model, kv_dtype, held) + self.metadata_bytes(model, held))
 
+    def attended_tokens(self, prompt_len: int, generated: int) -> int:
+        """Token states the decode step producing token ``generated + 1`` reads per sequence
+        (layer and head): the held cache plus the new token, whose K/V the step writes."""
+        return self.held_tokens(prompt_len, generated) + 1
+
+    def decode_traffic(self, model: ModelSpec, kv_dtype: str, prompt_len: int,
+                       generated: int, batch: int = 1) -> dict[str, float]:
+        """Bytes of the decode step producing token ``generated + 1``, all layers, the whole
+        batch: ``kv_read`` (the attended states), ``kv_write`` (the new token; KIVI adds a
+        chunk it quantizes), ``meta_read``/``meta_write`` (accumulated scores) and
+        ``attended`` (tokens read per sequence)."""
+        n = self.attended_tokens(prompt_len, generated)
+        meta = batch * self.metadata_bytes(model, n)
+        return {"kv_read": batch * self.kv_bytes(model, kv_dtype, n),
+                "kv_write": batch * self.kv_bytes(model, kv_dtype, 1),
+                "meta_read": meta, "meta_write": meta, "attended": n}
+
     def bytes_per_decode_step(self, model: ModelSpec, kv_dtype: str, prompt_len: int,
                               generated: int, batch: int = 1) -> float:
-        """KV bytes read (the held cache plus the new token) and written (the new token) by
-        the decode step that produces token ``generated + 1``; metadata read and written."""
-        held = self.held_tokens(prompt_len, generated)
-        per_seq = (self.kv_bytes(model, kv_dtype, held + 1) + self.kv_bytes(model, kv_dtype, 1)
-                   + 2 * self.metadata_bytes(model, held + 1))
-        return batch * per_seq
+        """All bytes of :meth:`decode_traffic`: KV read and written, metadata read and
+        written, by the decode step that produces token ``generated + 1``."""
+        t = self.decode_traffic(model, kv_dtype, prompt_len, generated, batch)
+        return t["kv_read"] + t["kv_write"] + t["meta_read"] + t["meta_write"]
+
+    def step_memory_bytes(self, model: ModelSpec, kv_dtype: str, prompt_len: int,
+                          generated: int, batch: int = 1) -> float:
+        """KV bytes resident while that step runs (the attended states, new token included,
+        plus metadata): the footprint of the KV cache is the largest over the steps."""
+        n = self.attended_tokens(prompt_len, generated)
+        return batch * (self.kv_bytes(model, kv_dtype, n) + self.metadata_bytes(model, n))
 
     def fits(self, prompt_len: int, generated: int) -> bool:
         return self.budget is None or self.held_tokens(prompt_len, generated) <= self.budget
@@ -156,20 +185,22 @@ class StreamingLLM(KvPolicy):
 
     def __init__(self, budget: int | None = None, sinks: int = 4):
         super().__init__(budget)
-        if not 0 <= sinks < budget:
-            raise InputError(f'"sinks" must be in [0, budget), got {sinks!r}')
+        if budget < 2 or not 0 <= sinks < budget - 1:
+            raise InputError(f'"sinks" must be in [0, budget - 1) with budget >= 2, got sinks '
+                             f"{sinks!r}, budget {budget!r}")
         self.sinks = sinks
 
     def describe(self) -> str:
         return f"budget={self.budget}, sinks={self.sinks}"
 
     def held_tokens(self, prompt_len: int, generated: int) -> int:
-        return min(prompt_len + generated, self.budget)
+        return min(prompt_len + generated, self.budget - 1)
 
     def _select(self, positions: np.ndarray) -> np.ndarray:
-        if positions.shape[1] <= self.budget:
+        keep = self.budget - 1                      # + the next token = budget slots
+        if positions.shape[1] <= keep:
             return positions
-        recent = self.budget - self.sinks
+        recent = keep - self.sinks
         return np.concatenate([positions[:, :self.sinks], positions[:, -recent:]], axis=1)
 
     def prefill(self, probs: np.ndarray) -> np.ndarray:
@@ -193,24 +224,28 @@ class H2O(KvPolicy):
         super().__init__(budget)
         if not 0.0 <= recent_ratio <= 1.0:
             raise InputError(f'"recent_ratio" must be in [0, 1], got {recent_ratio!r}')
-        self.recent = int(round(budget * recent_ratio))
+        # the recent window holds the new token: at least 1, and at most budget (no heavy)
+        self.recent = min(budget, max(1, int(round(budget * recent_ratio))))
         self.scores: np.ndarray | None = None      # (H, len(kept))
 
     def describe(self) -> str:
         return f"budget={self.budget}, recent={self.recent}"
 
     def held_tokens(self, prompt_len: int, generated: int) -> int:
-        return min(prompt_len + generated, self.budget)
+        return min(prompt_len + generated, self.budget - 1)
 
     def metadata_bytes(self, model: ModelSpec, held: int) -> float:
         return held * model.heads * model.layers * SCORE_BYTES
 
     def _evict(self, kept: np.ndarray) -> np.ndarray:
+        # keep budget - 1 states: the next token's K/V fills the last slot, and then the step
+        # attends to budget - recent heavy hitters + the recent window (next token included)
         h, n = kept.shape
-        if n <= self.budget:
+        if n <= self.budget - 1:
             return kept
         heavy = self.budget - self.recent
-        old = n - self.recent                      # candidates outside the recent window
+        recent = self.budget - 1 - heavy
+        old = n - recent                           # candidates outside the recent window
         order = np.argsort(-self.scores[:, :old], axis=1, kind="stable")[:, :heavy]
         keep_idx = np.concatenate([np.sort(order, axis=1),
                                    np.tile(np.arange(old, n), (h, 1))], axis=1)
@@ -336,14 +371,14 @@ class KIVI(KvPolicy):
         return per_token * (quantized * self.quantized_bytes_per_element()
                             + full * dtype_bytes(kv_dtype))
 
-    def bytes_per_decode_step(self, model: ModelSpec, kv_dtype: str, prompt_len: int,
-                              generated: int, batch: int = 1) -> float:
-        held = self.held_tokens(prompt_len, generated)
-        per_seq = self.kv_bytes(model, kv_dtype, held + 1) + self.kv_bytes(model, kv_dtype, 1)
-        if (held + 1) % self.residual == 0:        # the residual chunk is quantized now
-            per_seq += model.kv_elements_per_token() * self.residual * (
-                dtype_bytes(kv_dtype) + self.quantized_bytes_per_element())
-        return batch * per_seq
+    def decode_traffic(self, model: ModelSpec, kv_dtype: str, prompt_len: int,
+                       generated: int, batch: int = 1) -> dict[str, float]:
+        t = super().decode_traffic(model, kv_dtype, prompt_len, generated, batch)
+        if t["attended"] % self.residual == 0:      # the residual chunk is quantized now:
+            chunk = batch * model.kv_elements_per_token() * self.residual   # read fp16, write
+            t["kv_read"] += chunk * dtype_bytes(kv_dtype)                   # the quantized
+            t["kv_write"] += chunk * self.quantized_bytes_per_element()
+        return t
 
     def fits(self, prompt_len: int, generated: int) -> bool:
         return True
@@ -376,6 +411,12 @@ class RelayAttention(KvPolicy):
         own = self._split(prompt_len) + generated
         return self.kv_bytes(model, kv_dtype, self.system_len + batch * own)
 
-    def bytes_per_decode_step(self, model, kv_dtype, prompt_len, generated, batch=1) -> float:
+    def decode_traffic(self, model, kv_dtype, prompt_len, generated, batch=1) -> dict:
         own = self._split(prompt_len) + generated + 1
-        return self.kv_bytes(model, kv_dtype, self.system_len + batch * own + batch)
+        return {"kv_read": self.kv_bytes(model, kv_dtype, self.system_len + batch * own),
+                "kv_write": batch * self.kv_bytes(model, kv_dtype, 1), "meta_read": 0.0,
+                "meta_write": 0.0, "attended": self.system_len + own}
+
+    def step_memory_bytes(self, model, kv_dtype, prompt_len, generated, batch=1) -> float:
+        own = self._split(prompt_len) + generated + 1
+        return self.kv_bytes(model, kv_dtype, self.system_len + batch * own)

@@ -111,6 +111,9 @@ class Flash2(_Attention):
         O, L = p.tensor("O", self.bh * self.tr), p.tensor("L", self.bh * self.tr)
         de = self.d * self.e
         ops = [self._compute(float(ri), self.c) for ri in self.r]
+        # operands read from SRAM per tile: Q_i, K_j, V_j (P stays in registers, as in FA2)
+        opds = [(Access(Q.index, 0, 0, de * float(ri)), Access(K.index, 0, 0, de, self.c),
+                 Access(V.index, 0, 0, de, self.c)) for ri in self.r]
         tr = self.tr
 
         def block(b):
@@ -122,7 +125,7 @@ class Flash2(_Attention):
             if len(js):
                 segs.append(Segment(js, loads=(Access(K.index, K.base + kv, 1, de, self.c),
                                                Access(V.index, V.base + kv, 1, de, self.c)),
-                                    ops=ops[i]))
+                                    ops=ops[i], operands=opds[i]))
             segs.append(Segment(one, stores=(Access(O.index, O.base + bh * tr, 1, de, self.r),
                                              Access(L.index, L.base + bh * tr, 1, STATS,
                                                     self.r))))
@@ -147,8 +150,24 @@ class Flash1(_Attention):
         w = self.workload
         m = int(self.sram_limit // w.dtype_bytes)       # M in elements (paper's rule)
         bc_rule = -(-m // (4 * w.head_dim))
-        br = self.options.get("block_q") or min(bc_rule, w.head_dim)
-        bc = self.options.get("block_k") or bc_rule
+        gq, gk = self.options.get("block_q"), self.options.get("block_k")
+        br = gq or min(bc_rule, w.head_dim)
+        bc = gk or bc_rule
+
+        def fits(br, bc):
+            return self._need(min(br, w.seq_q), min(bc, w.seq_k)) <= self.sram_limit
+
+        # The rule rounds up, so it can overshoot M by up to a row (d = 256 on h100-sxm:
+        # Bc = Br = 114 needs 233,472 B > 227 KiB): then take the largest sizes that fit,
+        # shrinking the defaulted size(s) one row at a time (Br = min(Bc, d) kept).
+        while not fits(br, bc) and not (gq and gk):
+            if not gk and bc > 1:
+                bc -= 1
+                br = gq or min(bc, w.head_dim)
+            elif not gq and br > 1:
+                br -= 1
+            else:
+                break
         self._shape(br, bc)
         self.sram = self._check_fit(
             self._need(min(br, self.nq), min(bc, self.nk)),
@@ -165,6 +184,11 @@ class Flash1(_Attention):
         all_rows = np.arange(tr, dtype=np.int64)
         cols = [np.flatnonzero(self.act[:, j]).astype(np.int64) for j in range(tc)]
         ops = [self._compute(float(cj), self.r) for cj in self.c]
+        # operands per tile (i, j): Q_i, O_i, l_i, m_i and K_j, V_j (P in registers)
+        opd_rows = (Access(Q.index, 0, 0, de, self.r), Access(O.index, 0, 0, de, self.r),
+                    Access(l.index, 0, 0, STATS, self.r), Access(m.index, 0, 0, STATS, self.r))
+        opds = [opd_rows + (Access(K.index, 0, 0, de * float(cj)),
+                            Access(V.index, 0, 0, de * float(cj))) for cj in self.c]
         ones: dict = {}
 
         def block(bh):
@@ -182,7 +206,7 @@ class Flash1(_Attention):
                     Access(V.index, V.base + kv, 1, de, self.c))))
                 segs.append(Segment(cols[j], loads=(Access(Q.index, Q.base + q0, 1, de,
                                                            self.r),) + rw,
-                                    ops=ops[j], stores=rw))
+                                    ops=ops[j], stores=rw, operands=opds[j]))
             return tuple(segs)
 
         return [Kernel("flash1_fwd", self.bh, self.sram, self.stages, block, p)]
@@ -240,7 +264,9 @@ class Standard(_Attention):
                                    Access(K.index, K.base + kv, 1, de, self.c)),
                             ops=(Op(self.instruction, 2.0 * self.d * ri, self.c),),
                             stores=(Access(S.index, S.base + (bh * tr + i) * tc, 1, ri * ie,
-                                           self.c),)),)
+                                           self.c),),
+                            operands=(Access(Q.index, 0, 0, de * ri),
+                                      Access(K.index, 0, 0, de, self.c))),)
 
         def softmax(b):
             bh, i = divmod(b, tr)
@@ -249,7 +275,8 @@ class Standard(_Attention):
             ops = (Op(self.exp_class, ri, self.c),) if self.exp_class else ()
             return (Segment(all_cols, loads=(Access(S.index, S.base + row, 1, ri * ie, self.c),),
                             ops=ops,
-                            stores=(Access(P.index, P.base + row, 1, ri * ie, self.c),)),)
+                            stores=(Access(P.index, P.base + row, 1, ri * ie, self.c),),
+                            operands=(Access(S.index, 0, 0, ri * ie, self.c),)),)
 
         def pv(b):
             bh, i = divmod(b, tr)
@@ -258,7 +285,9 @@ class Standard(_Attention):
             return (Segment(all_cols, loads=(Access(P.index, P.base + (bh * tr + i) * tc, 1,
                                                     ri * ie, self.c),
                                              Access(V.index, V.base + kv, 1, de, self.c)),
-                            ops=(Op(self.instruction, 2.0 * self.d * ri, self.c),)),
+                            ops=(Op(self.instruction, 2.0 * self.d * ri, self.c),),
+                            operands=(Access(P.index, 0, 0, ri * ie, self.c),
+                                      Access(V.index, 0, 0, de, self.c))),
                     Segment(one_of(ones, i), stores=(Access(O.index, O.base + bh * tr, 1, de,
                                                             self.r),)))
 

@@ -78,7 +78,9 @@ class SquareTiling(_Attention):
                 segs.append(Segment(dblocks, loads=(
                     Access(Q.index, Q.base + (bh * tr + i) * td, 1, ri * e, self.bl),
                     Access(K.index, K.base + (kv * tc + j) * td, 1, cj * e, self.bl)),
-                    ops=(Op(self.instruction, 2.0 * ri * cj, self.bl),)))
+                    ops=(Op(self.instruction, 2.0 * ri * cj, self.bl),),
+                    operands=(Access(Q.index, 0, 0, ri * e, self.bl),
+                              Access(K.index, 0, 0, cj * e, self.bl))))
                 segs.append(Segment(one_of(ones, int(j)),
                                     ops=(Op(exp, ri, self.c),) if exp else (),
                                     stores=(Access(A.index, A.base + (bh * tr + i) * tc, 1,
@@ -100,9 +102,13 @@ class SquareTiling(_Attention):
                     segs.append(Segment(ks, loads=(
                         Access(A.index, A.base + (bh * tr + i) * tc, 1, ri * ie, self.c),
                         Access(V.index, V.base + kv * tc * td + l, td, bl * e, self.c)),
-                        ops=(Op(self.instruction, 2.0 * ri * bl, self.c),)))
+                        ops=(Op(self.instruction, 2.0 * ri * bl, self.c),),
+                        operands=(Access(A.index, 0, 0, ri * ie, self.c),
+                                  Access(V.index, 0, 0, bl * e, self.c))))
+                # O[i, l] = D_i^-1 (A V)[i, l]: D_i is read from SRAM for each d-block
                 segs.append(Segment(one_of(ones_l, l), stores=(
-                    Access(O.index, O.base + (bh * tr + i) * td, 1, ri * e, self.bl),)))
+                    Access(O.index, O.base + (bh * tr + i) * td, 1, ri * e, self.bl),),
+                    operands=(Access(D.index, 0, 0, ri * STATS),)))
             return tuple(segs)
 
         return [Kernel("square_tiling_exp", self.bh * tr, self.sram, self.stages, phase1, p),
@@ -155,12 +161,16 @@ class Chunked(_Attention):
                                        Access(K.index, K.base + kv, 1, de, self.c),
                                        Access(V.index, V.base + kv, 1, de, self.c)),
                             ops=self._compute(float(self.r[i]), self.c),
-                            stores=summaries(bh, i)),)
+                            stores=summaries(bh, i),
+                            operands=(Access(Q.index, 0, 0, de * float(self.r[i])),
+                                      Access(K.index, 0, 0, de, self.c),
+                                      Access(V.index, 0, 0, de, self.c))),)
 
         def combine(b):
             bh, i = divmod(b, tr)
             js = self._rows[i]
-            segs = [Segment(js, loads=summaries(bh, i))] if len(js) else []
+            segs = [Segment(js, loads=summaries(bh, i), operands=summaries(bh, i))] \
+                if len(js) else []
             segs.append(Segment(one_of(ones, i), stores=(Access(O.index, O.base + bh * tr, 1,
                                                                 de, self.r),)))
             return tuple(segs)
@@ -221,6 +231,8 @@ class FlashDecoding(_Attention):
         nq, de = float(self.nq), self.d * self.e
         zero = np.zeros(1, dtype=np.int64)
         ops = self._compute(nq, self.c)
+        opds = (Access(Q.index, 0, 0, nq * de), Access(K.index, 0, 0, de, self.c),
+                Access(V.index, 0, 0, de, self.c))
 
         def split(b):
             bh, s = divmod(b, S)
@@ -230,7 +242,8 @@ class FlashDecoding(_Attention):
             kv = self.kv_of(bh) * tc
             return (Segment(zero, loads=(Access(Q.index, Q.base + bh, 0, nq * de),)),
                     Segment(js, loads=(Access(K.index, K.base + kv, 1, de, self.c),
-                                       Access(V.index, V.base + kv, 1, de, self.c)), ops=ops),
+                                       Access(V.index, V.base + kv, 1, de, self.c)), ops=ops,
+                            operands=opds),
                     Segment(zero, stores=(
                         Access(Op_.index, Op_.base + bh * S + s, 0, nq * self.d * STATS),
                         Access(Lp.index, Lp.base + bh * S + s, 0, nq * STATS))))
@@ -238,9 +251,9 @@ class FlashDecoding(_Attention):
         def combine(bh):
             segs = []
             if len(self.live):
-                segs.append(Segment(self.live, loads=(
-                    Access(Op_.index, Op_.base + bh * S, 1, nq * self.d * STATS),
-                    Access(Lp.index, Lp.base + bh * S, 1, nq * STATS))))
+                partials = (Access(Op_.index, Op_.base + bh * S, 1, nq * self.d * STATS),
+                            Access(Lp.index, Lp.base + bh * S, 1, nq * STATS))
+                segs.append(Segment(self.live, loads=partials, operands=partials))
             segs.append(Segment(zero, stores=(Access(O.index, O.base + bh, 0, nq * de),)))
             return tuple(segs)
 

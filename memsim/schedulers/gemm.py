@@ -63,7 +63,9 @@ class GemmTiled(Schedule):
             ma, nc = float(rm[a]), float(rn[c])
             return (Segment(ks, loads=(Access(A.index, A.base + a * Tk, 1, ma * e, rk),
                                        Access(B.index, B.base + c, Tn, nc * e, rk)),
-                            ops=(Op(self.instruction, 2.0 * ma * nc, rk),)),
+                            ops=(Op(self.instruction, 2.0 * ma * nc, rk),),
+                            operands=(Access(A.index, 0, 0, ma * e, rk),
+                                      Access(B.index, 0, 0, nc * e, rk))),
                     Segment(zero, stores=(Access(C.index, C.base + a * Tn + c, 0,
                                                  ma * nc * e),)))
 

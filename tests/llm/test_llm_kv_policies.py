@@ -26,7 +26,8 @@ def test_registry():
     with pytest.raises(InputError, match="needs a 'budget'"):
         get_policy("h2o")
     p = policy_from_data({"kind": "streaming", "budget": 256, "sinks": 4})
-    assert p.held_tokens(1000, 10) == 256
+    # budget = slots, the new token's included: 255 kept between steps, 256 read per step
+    assert p.held_tokens(1000, 10) == 255 and p.attended_tokens(1000, 10) == 256
     with pytest.raises(SpecError, match="unknown key 'sink'"):
         policy_from_data({"kind": "streaming", "budget": 256, "sink": 4})
 
@@ -42,7 +43,7 @@ def test_full_cache_has_zero_error(x):
 def test_eviction_holds_at_most_the_budget(x, name, extra):
     p = get_policy(name, budget=64, **extra)
     r = policy_fidelity(p, x)
-    assert r["max_held_tokens"] <= 64
+    assert r["max_held_tokens"] == 63            # + the new token = the 64 slots
     assert p.memory_held_bytes(M, "bf16", 4000, 100) <= 64 * KVB + p.metadata_bytes(M, 64)
     assert 0 < r["mean_error"]
     # a budget covering the whole sequence loses nothing
@@ -69,10 +70,12 @@ def test_bytes_per_decode_step():
     # reads the 1000 held tokens and the new one, writes the new one
     assert full.bytes_per_decode_step(M, "bf16", 900, 100) == (1001 + 1) * KVB
     stream = get_policy("streaming", budget=256)
-    assert stream.bytes_per_decode_step(M, "bf16", 900, 100) == (257 + 1) * KVB
+    # once the context exceeds the budget, a step reads exactly the 256 slots
+    assert stream.bytes_per_decode_step(M, "bf16", 900, 100) == (256 + 1) * KVB
+    assert stream.bytes_per_decode_step(M, "bf16", 100, 50) == (151 + 1) * KVB
     h2o = get_policy("h2o", budget=256)
-    scores = 257 * M.heads * M.layers * 4
-    assert h2o.bytes_per_decode_step(M, "bf16", 900, 100) == (257 + 1) * KVB + 2 * scores
+    scores = 256 * M.heads * M.layers * 4
+    assert h2o.bytes_per_decode_step(M, "bf16", 900, 100) == (256 + 1) * KVB + 2 * scores
 
 
 def test_kivi_bytes_follow_the_bits_model():
