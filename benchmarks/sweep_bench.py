@@ -4,8 +4,9 @@
     python benchmarks/sweep_bench.py [--points 10000] [--jobs 2] [--profile]
 
 The grid is the cartesian product below (10,000 points): 2 schedules × 2 head dims × causal or
-not × 2 dtypes × 5 sequence lengths (256..4096, seq_q = seq_k) × 5 batch sizes × 5 key-block
-sizes, on an H100 with 8 heads (flash2 grids of 2 .. 1,280 thread blocks). ``--points N``
+not × 2 dtypes × 5 sequence lengths (256..4096, seq_q = seq_k) × 5 batch sizes × 5 head counts
+(1..16, kv_heads = heads) × 5 key-block sizes, on an H100 (flash2 grids of 2 .. 2,560 thread
+blocks, flash1 grids of 1 .. 80). ``--points N``
 takes the first N points of a seeded shuffle of that product (a representative subset).
 Prints points/s and the wall time; ``--profile`` also profiles 200 points in this process
 and prints where the time goes (top functions by own time).
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from memsim.sweep import prepare_base, run_points, run_sweep  # noqa: E402
 
 CONFIG = ROOT / "examples" / "attention-flash2-h100.yaml"
-BASE = [("simulation.granularity", "block"), ("workload.heads", 8), ("workload.kv_heads", 8)]
+BASE = [("simulation.granularity", "block")]
 AXES = {
     "schedule.kind": ["flash1", "flash2"],
     "workload.head_dim": [64, 128],
@@ -37,6 +38,7 @@ AXES = {
     "workload.dtype": ["bf16", "fp16"],
     "seq": [256, 512, 1024, 2048, 4096],
     "workload.batch": [1, 2, 3, 4, 5],
+    "heads": [1, 2, 4, 8, 16],
     "schedule.block_k": [32, 48, 64, 96, 128],
 }
 
@@ -46,8 +48,9 @@ def points(n: int) -> list[dict]:
     out = []
     for combo in itertools.product(*AXES.values()):
         p = dict(zip(AXES, combo))
-        seq = p.pop("seq")
+        seq, heads = p.pop("seq"), p.pop("heads")
         p["workload.seq_q"] = p["workload.seq_k"] = seq
+        p["workload.heads"] = p["workload.kv_heads"] = heads
         out.append(p)
     random.Random(0).shuffle(out)
     return out[:n]

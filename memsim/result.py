@@ -102,6 +102,7 @@ class Result:
     busy_s: Mapping[str, float] = field(default_factory=dict)
     trace: tuple[Mapping[str, Any], ...] | None = None
     simulation: Mapping[str, Any] = field(default_factory=dict)
+    numerics: Mapping[str, Any] | None = None   # from ``memsim run --check-numerics``
 
     def __post_init__(self) -> None:
         names = sorted(self.levels, key=lambda n: (LEVEL_ORDER.index(n) if n in LEVEL_ORDER
@@ -134,6 +135,8 @@ class Result:
             out["busy_s"] = dict(self.busy_s)
         if self.simulation:
             out["simulation"] = dict(self.simulation)
+        if self.numerics is not None:
+            out["numerics"] = dict(self.numerics)
         if self.trace is not None:
             out["trace"] = [dict(e) for e in self.trace]
         return out
@@ -198,6 +201,13 @@ class Result:
             for k in self.kernels:
                 lines.append(f"  {k.get('name', '?'):<24} "
                              f"{format_quantity(k.get('time_s', 0.0), 'time')}")
+        if self.numerics is not None:
+            n = self.numerics
+            shape = n.get("shape") or {}
+            lines += ["", f"numerics  relative error {n.get('rel_error'):.3g} "
+                          f"(tolerance {n.get('tolerance'):.3g}): "
+                          f"{'pass' if n.get('passed') else 'FAIL'}"
+                          + (f"; scaled down to {shape}" if n.get("scaled_down") else "")]
         return "\n".join(lines)
 
 

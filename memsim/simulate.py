@@ -16,21 +16,46 @@ from . import __version__
 from .config import RunConfig, load_run_config
 from .result import LevelTraffic, LowerBound, Result, Roofline
 
-__all__ = ["simulate", "simulate_tiled", "level_traffic", "roofline_of", "lower_bound_of"]
+__all__ = ["simulate", "simulate_tiled", "check_result_numerics", "level_traffic", "roofline_of",
+           "lower_bound_of"]
 
 LOWER_BOUND_LEVEL = "l2"
 """The level whose traffic the I/O lower bound is about: the SRAM boundary (SMs <-> L2)."""
 
 
 def simulate(config: "str | Path | Mapping | RunConfig",
-             overrides: Iterable[tuple[str, Any]] = ()) -> Result:
+             overrides: Iterable[tuple[str, Any]] = (), *, check_numerics: bool = False,
+             numerics_max_elements: int = 2**22) -> Result:
     """Simulate one run configuration (a YAML path, plain data, or a RunConfig).
 
     ``overrides`` are ``("workload.batch", 8)`` pairs, as ``--set`` on the command line.
+    ``check_numerics`` also runs the schedule's tiling on real numbers (see
+    :func:`check_result_numerics`).
     """
     from .workloads import get_workload_kind
     cfg = load_run_config(config, overrides)
-    return get_workload_kind(cfg.workload_kind).simulate(cfg)
+    result = get_workload_kind(cfg.workload_kind).simulate(cfg)
+    if check_numerics:
+        result = check_result_numerics(cfg, result, max_elements=numerics_max_elements)
+    return result
+
+
+def check_result_numerics(cfg: RunConfig, result: Result, *, max_elements: int = 2**22,
+                          seed: int = 0) -> Result:
+    """Run the numba numerics of the run's attention schedule, with the resolved block sizes,
+    on seeded random inputs of the configured shape (or a scaled-down shape the result states
+    when ``batch·heads·seq_q·seq_k > max_elements``) and add the error to ``result.numerics``.
+    """
+    import dataclasses
+
+    from .errors import InputError
+    if cfg.workload_kind != "attention":
+        raise InputError(f"--check-numerics applies to attention workloads, not "
+                         f"{cfg.workload_kind!r}")
+    from .numerics import check_numerics
+    report = check_numerics(cfg.workload, dict(result.schedule), max_elements=max_elements,
+                            seed=seed)
+    return dataclasses.replace(result, numerics=report)
 
 
 def simulate_tiled(cfg: RunConfig) -> Result:

@@ -46,8 +46,11 @@ class input_errors:
               help="Simulation granularity (default: the config's, else tile).")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="Record the event trace and write it to this JSON file.")
+@click.option("--check-numerics", is_flag=True,
+              help="Also run the schedule's tiling on real numbers (numba) and add the error "
+                   "against a float64 reference to the result (attention workloads).")
 def run(file: str, sets: tuple[str, ...], fmt: str, granularity: str | None,
-        trace_file: str | None) -> None:
+        trace_file: str | None, check_numerics: bool) -> None:
     """Simulate the run configuration FILE and print the result."""
     from ..simulate import simulate
     with input_errors():
@@ -57,7 +60,7 @@ def run(file: str, sets: tuple[str, ...], fmt: str, granularity: str | None,
         if trace_file is not None:
             overrides.append(("simulation.trace", True))
         config = load_run_config(file, overrides)
-        result = simulate(config)
+        result = simulate(config, check_numerics=check_numerics)
     if trace_file is not None:
         events = [dict(e) for e in (result.trace or ())]
         Path(trace_file).write_text(json.dumps(events) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from .operators import (ATTENTION_KINDS, Operator, attention_operators, decode_o
 from .roofline import OpCost, RooflineMachine, format_table, roofline, stage_totals
 from .workload import LlmWorkload
 
-__all__ = ["LlmReport", "analyse", "decode_contexts", "sample_contexts"]
+__all__ = ["LlmReport", "analyse", "decode_contexts", "sample_contexts", "attended_per_step"]
 
 SimulateOp = Callable[[Operator], "float | None"]
 """Simulated time (s) of one operator instance, or None where the simulator has no model."""
@@ -34,12 +34,28 @@ def decode_contexts(wl: LlmWorkload) -> np.ndarray:
     return wl.prompt_len + 1 + np.arange(wl.gen_len)
 
 
+def attended_per_step(wl: LlmWorkload) -> np.ndarray:
+    """Tokens each decode step's attention reads per sequence (the KV policy's attended
+    states, else the cached context)."""
+    ctx = decode_contexts(wl)
+    p = wl.kv_policy
+    if p is None or p.name == "full":
+        return np.array([wl.cached_tokens(int(c)) for c in ctx])
+    return np.array([p.attended_tokens(wl.prompt_len, i) for i in range(wl.gen_len)])
+
+
 def sample_contexts(wl: LlmWorkload) -> list[int]:
-    """The decode contexts simulated exactly: ``decode_samples`` points from first to last."""
+    """The decode contexts simulated exactly: ``decode_samples`` points from first to last,
+    plus every step where the attended tokens stop (or start) growing linearly (a sliding
+    window or an eviction budget is reached), so that interpolation between samples follows
+    the kinks of ``attended_per_step``."""
     ctx = decode_contexts(wl)
     n = min(wl.decode_samples, len(ctx))
-    idx = np.unique(np.round(np.linspace(0, len(ctx) - 1, n)).astype(int))
-    return [int(ctx[i]) for i in idx]
+    idx = set(np.round(np.linspace(0, len(ctx) - 1, n)).astype(int).tolist())
+    att = attended_per_step(wl)
+    if len(att) > 2:
+        idx |= set((np.nonzero(np.diff(att, 2))[0] + 1).tolist())
+    return [int(ctx[i]) for i in sorted(idx)]
 
 
 @dataclass(frozen=True)
@@ -192,8 +208,9 @@ def analyse(wl: LlmWorkload, machine: RooflineMachine, capacity: float | None = 
     contexts = decode_contexts(wl)
     first = tuple(roofline(decode_operators(wl, int(contexts[0])), machine))
     fixed = sum(c.total_time_s for c in first if c.op.kind not in ATTENTION_KINDS)
-    steps = np.array([fixed + sum(c.total_time_s for c in roofline(
+    attn_roof = np.array([sum(c.total_time_s for c in roofline(
         attention_operators(wl, "decode", 1, int(ctx)), machine)) for ctx in contexts])
+    steps = fixed + attn_roof
     if simulate_op is None:
         return LlmReport(wl, machine, prefill, first, steps, fp)
 
@@ -211,13 +228,15 @@ def analyse(wl: LlmWorkload, machine: RooflineMachine, capacity: float | None = 
     decode_sim = {c.op.name: t for c in first if (t := sim(c.op)) is not None}
     fixed_sim = sum(decode_sim.get(c.op.name, c.time_s) * c.op.count for c in first
                     if c.op.kind not in ATTENTION_KINDS)
+    # simulated minus roofline attention time at the sampled contexts, interpolated; every
+    # step keeps its exact roofline part (operators the simulator declines, e.g. KIVI's
+    # mixed-precision attention with its periodic chunk quantization, stay exact)
     samples = sample_contexts(wl)
-    sampled = []
+    delta = []
     for ctx in samples:
         costs = roofline(attention_operators(wl, "decode", 1, ctx), machine)
-        sampled.append(sum((sim(c.op) if sim(c.op) is not None else c.time_s) * c.op.count
-                           for c in costs))
-    attn = np.interp(contexts, samples, sampled) if len(samples) > 1 else \
-        np.full(len(contexts), sampled[0])
+        delta.append(sum((t - c.time_s) * c.op.count for c in costs
+                         if (t := sim(c.op)) is not None))
+    attn = attn_roof + (np.interp(contexts, samples, delta) if len(samples) > 1 else delta[0])
     return LlmReport(wl, machine, prefill, first, steps, fp, prefill_sim, decode_sim,
                      fixed_sim + attn)

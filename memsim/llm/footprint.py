@@ -5,7 +5,9 @@ Everything lives in ``hbm`` (offloading to host/SSD is a separate policy). Three
 * weights: linear matrices at the (possibly quantized) linear-weight size, everything else
   (embeddings, norms, biases, untied LM head if not quantized) at ``weight_dtype``;
 * KV cache: ``batch · cached_tokens(prompt_len + gen_len) · kv_bytes_per_token`` (a sliding
-  window caps the cached tokens: Mistral keeps a rolling buffer of 4096);
+  window caps the cached tokens: Mistral keeps a rolling buffer of 4096); with a KV policy,
+  the largest ``step_memory_bytes`` over the decode steps (held states, the new token and
+  score metadata);
 * activations: the residual stream (``b·s·h``) plus the largest activation working set of one
   prefill operator (its activation inputs + outputs; with the ``standard`` schedule that is the
   ``b·heads·s²`` score matrix). Decode needs less than prefill.
@@ -57,6 +59,9 @@ def footprint(wl: LlmWorkload, capacity: float, level: str = "hbm") -> Footprint
     """The footprint of ``wl`` in ``level`` (of ``capacity`` bytes)."""
     m = wl.model
     kv = wl.batch * wl.cached_tokens(wl.max_len) * m.kv_bytes_per_token(wl.kv_bytes)
+    if wl.kv_policy is not None:        # the most resident while any decode step runs
+        kv = max(wl.kv_policy.step_memory_bytes(m, wl.kv_dtype, wl.prompt_len, i, wl.batch)
+                 for i in range(wl.gen_len))
     stream = wl.batch * wl.prompt_len * m.hidden * wl.act_bytes
     largest = max(op.act_read_bytes + op.act_write_bytes for op in prefill_operators(wl))
     return Footprint(level, weight_bytes(wl), kv, stream + largest, capacity)

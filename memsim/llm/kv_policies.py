@@ -40,6 +40,7 @@ from ..spec import document_from_data
 from .model import ModelSpec
 
 __all__ = ["KvPolicy", "register_policy", "get_policy", "policy_names", "policy_from_data",
+           "policy_from_node",
            "FullCache", "StreamingLLM", "H2O", "A2SF", "SnapKV", "KIVI", "RelayAttention"]
 
 _POLICIES: dict[str, type["KvPolicy"]] = {}
@@ -69,7 +70,11 @@ def get_policy(name: str, **params: Any) -> "KvPolicy":
 def policy_from_data(data: dict, name: str = "<kv policy>") -> "KvPolicy":
     """A policy from a mapping ``{kind: h2o, budget: 512, ...}`` (strict: unknown keys are
     errors, located)."""
-    node = document_from_data(dict(data), name).root("a KV policy")
+    return policy_from_node(document_from_data(dict(data), name).root("a KV policy"))
+
+
+def policy_from_node(node) -> "KvPolicy":
+    """A policy from a located ``memsim.spec.Node`` (a run configuration's ``kv_policy``)."""
     kind = node.req("kind", policy_names())
     cls = _POLICIES[kind]
     params = {}

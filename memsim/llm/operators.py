@@ -116,6 +116,8 @@ def attention_operators(wl: LlmWorkload, stage: str, seq_q: int, seq_k: int
     window = m.sliding_window
     work = AttentionWorkload(b, m.heads, m.kv_heads, seq_q, seq_k, m.head_dim, causal=True,
                              window=window, dtype=wl.act_dtype)
+    if stage == "decode" and wl.kv_policy is not None and wl.kv_policy.name != "full":
+        return [_policy_attention(wl, seq_k, schedule)]
     keys_read = wl.cached_tokens(seq_k) if stage == "decode" else seq_k
     q_bytes = b * m.heads * seq_q * m.head_dim * a
     kv_bytes = b * m.kv_heads * keys_read * m.head_dim * kv
@@ -140,6 +142,45 @@ def attention_operators(wl: LlmWorkload, stage: str, seq_q: int, seq_k: int
                  kv_read_bytes=kv_bytes, act_write_bytes=q_bytes, count=m.layers,
                  shape=shape + ("sv",), params=params),
     ]
+
+
+def _policy_attention(wl: LlmWorkload, context: int, schedule: str) -> Operator:
+    """Decode attention (per layer) of the step whose new token sees ``context`` keys, under
+    ``wl.kv_policy``: it reads the policy's attended states (``decode_traffic``, divided by
+    the layers) instead of the context. The new token's K/V is written by k_proj/v_proj; only
+    what the policy writes beyond it (KIVI's chunk quantization, accumulated scores) is here.
+
+    Simulated shape: eviction policies and SnapKV are an ordinary decode attention over the
+    attended tokens; RelayAttention is two attentions (the batch's queries over the shared
+    system prompt, then each sequence over its own tokens; the log-sum-exp merge is not
+    costed); KIVI has no shape (mixed-precision K/V: roofline only). Score metadata bytes are
+    passed as ``params['extra_bytes']`` for the simulator to add at HBM bandwidth."""
+    m, p = wl.model, wl.kv_policy
+    b, a, layers = wl.batch, wl.act_bytes, m.layers
+    generated = context - wl.prompt_len - 1
+    t = p.decode_traffic(m, wl.kv_dtype, wl.prompt_len, generated, b)
+    n = int(t["attended"])
+    new_token = b * p.kv_bytes(m, wl.kv_dtype, 1)
+    flops = AttentionWorkload(b, m.heads, m.kv_heads, 1, n, m.head_dim, causal=True,
+                              dtype=wl.act_dtype).flops
+    q_bytes = b * m.heads * m.head_dim * a
+    meta = (t["meta_read"] + t["meta_write"]) / layers
+    params = {"schedule": schedule, "seq_q": 1, "seq_k": n, "policy": p.name,
+              "extra_bytes": meta}
+    if p.name == "kivi":
+        shape: tuple = ()
+    elif p.name == "relay":
+        own = n - p.system_len
+        shape = ("relay", b, m.heads, m.kv_heads, p.system_len, own, m.head_dim, wl.act_dtype,
+                 schedule)
+    else:
+        shape = ("attention", b, m.heads, m.kv_heads, 1, n, m.head_dim, None, wl.act_dtype,
+                 schedule)
+    return Operator("attention", "decode", "attention", float(flops), "tensor",
+                    act_read_bytes=q_bytes, act_write_bytes=q_bytes,
+                    kv_read_bytes=(t["kv_read"] + t["meta_read"]) / layers,
+                    kv_write_bytes=(t["kv_write"] - new_token + t["meta_write"]) / layers,
+                    count=layers, shape=shape, params=params)
 
 
 def _elementwise(wl: LlmWorkload, stage: str, tokens: int) -> list[Operator]:

@@ -13,20 +13,27 @@
       attention_schedule: {prefill: flash2, decode: flash_decoding}  # or one name for both
       decode_samples: 3              # decode contexts simulated exactly (see docs/llm.md)
       exploit_ffn_sparsity: false    # read only the active FFN neurons in decode
+      kv_policy: {kind: h2o, budget: 512}   # optional: a registered KV-cache policy
 
 ``weight_quant`` applies to the linear-layer matrices (weight-only quantization: AWQ/GPTQ
 style, dequantized to ``act_dtype`` before the multiply); embeddings, norms and biases stay in
 ``weight_dtype``. Bytes per quantized weight: ``bits/8 + (scale + zero)/group``, with the zero
 point stored in ``bits`` bits when ``zero_point`` is true.
+
+``kv_policy`` (:mod:`memsim.llm.kv_policies`) changes what each decode step reads and what
+the KV cache holds: eviction policies cap the tokens decode attention reads, KIVI changes the
+bytes per token, RelayAttention reads the shared system prompt once per batch. Prefill is
+unchanged (the policies' selection at prefill is not costed).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from ..dtypes import DTYPES, dtype_bytes
 from ..errors import InputError
 from ..spec import Node, document_from_data
+from .kv_policies import KvPolicy, RelayAttention, policy_from_node
 from .model import ModelSpec, load_model, model_from_data
 
 __all__ = ["WeightQuant", "LlmWorkload", "ATTENTION_SCHEDULES"]
@@ -69,6 +76,8 @@ class LlmWorkload:
     decode_schedule: str = "flash_decoding"
     decode_samples: int = 3
     exploit_ffn_sparsity: bool = False
+    kv_policy: KvPolicy | None = field(default=None, compare=False)
+    kv_policy_data: Mapping | None = field(default=None, compare=False)   # as given
 
     kind = "llm"
 
@@ -85,6 +94,12 @@ class LlmWorkload:
             if getattr(self, name) not in ATTENTION_SCHEDULES:
                 raise InputError(f'"attention_schedule.{name.split("_")[0]}" must be one of '
                                  f"{', '.join(ATTENTION_SCHEDULES)}, got {getattr(self, name)!r}")
+        if self.kv_policy is not None:
+            if self.model.sliding_window and self.kv_policy.name != "full":
+                raise InputError(f"kv_policy {self.kv_policy.name!r} with a sliding-window "
+                                 f"model ({self.model.name}) is not modelled")
+            if isinstance(self.kv_policy, RelayAttention):
+                self.kv_policy._split(self.prompt_len)          # system_len <= prompt_len
         total = self.prompt_len + self.gen_len
         if total > self.model.max_positions:
             raise InputError(f"prompt_len + gen_len = {total} exceeds {self.model.name}'s "
@@ -164,11 +179,16 @@ class LlmWorkload:
             node.opt("attention_schedule", str)
         samples = node.opt("decode_samples", int, 3, minimum=1)
         sparsity = node.opt("exploit_ffn_sparsity", bool, False)
+        policy = policy_data = None
+        pnode = node.child("kv_policy", required=False)
+        if pnode is not None:
+            policy_data = dict(pnode.data)
+            policy = policy_from_node(pnode)
         node.close()
         try:
             return cls(model, batch, prompt_len, gen_len, dtypes["weight_dtype"],
                        dtypes["kv_dtype"], dtypes["act_dtype"], quant, prefill, decode, samples,
-                       sparsity)
+                       sparsity, policy, policy_data)
         except InputError as exc:
             raise node.error(None, str(exc)) from None
 
@@ -192,4 +212,6 @@ class LlmWorkload:
                 "attention_schedule": {"prefill": self.prefill_schedule,
                                        "decode": self.decode_schedule},
                 "decode_samples": self.decode_samples,
-                "exploit_ffn_sparsity": self.exploit_ffn_sparsity}
+                "exploit_ffn_sparsity": self.exploit_ffn_sparsity,
+                "kv_policy": (dict(self.kv_policy_data) if self.kv_policy_data is not None
+                              else {"kind": self.kv_policy.name} if self.kv_policy else None)}
