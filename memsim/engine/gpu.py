@@ -18,12 +18,14 @@ Time model (per kernel; kernels run back to back, each after ``launch_overhead_s
 
 The block mode replaces the per-step events by one event per block whose duration is the
 pipeline's closed form over the block's aggregates, with the bandwidth shares of the moment
-it starts (blocks running on the GPU and on its SM); see :func:`_block_duration`.
+it starts (blocks running on the GPU and on its SM); see :func:`_block_duration`. Its event
+loop (:func:`_block_sim`) is a numba heap with simpy's tie order, not simpy itself.
 """
 from __future__ import annotations
 
 from collections import deque
 
+import numba
 import numpy as np
 import simpy
 
@@ -246,93 +248,183 @@ def _channel_busy(m, pr):
     m.sm_out[0].busy_s = store / m.sm_out[0].rate
 
 
-def _block_duration(m, kernel, pr, b, n_act, k_sm, havg, wbavg, sm_in_bw, sm_out_bw):
-    """Closed form of the tile pipeline for block ``b`` with ``n_act`` blocks running on the
-    GPU and ``k_sm`` on its SM (bandwidths and units shared evenly among them)."""
-    n = m.blk_nsteps[b]
+@numba.njit(cache=True, inline="always")
+def _block_duration(b, n, stages, n_act, k_sm, havg, wbavg, b_load, b_store, b_miss, b_fload,
+                    b_fhbm, b_lstore, u_sum, u_max, l2r_rate, l2w_rate, hbm_rate, l2_lat,
+                    hbm_lat, sm_in_bw, sm_out_bw):
+    """Closed form of the tile pipeline for block ``b`` (``n`` steps) with ``n_act`` blocks
+    running on the GPU and ``k_sm`` on its SM (bandwidths and units shared evenly)."""
     if n == 0:
         return 0.0
-    c_alone = pr.unit_sum[b]
-    c_eff = max(c_alone, k_sm * pr.unit_max[b])
-    per_load = max(n_act / m.l2_read.rate, k_sm / sm_in_bw)
-    per_store = max(n_act / m.l2_write.rate, k_sm / sm_out_bw)
-    load_t = pr.blk_load[b] * per_load                  # the block's share of the channels
-    load_alone = pr.blk_load[b] / sm_in_bw              # its own transfer time, no queueing
-    store_t = pr.blk_store[b] * per_store
-    hbm_t = (havg + wbavg) * n_act / m.hbm.rate
-    lat = n * m.l2_read.latency_s + pr.blk_miss_steps[b] * m.hbm.latency_s
-    s = kernel.stages
-    first = pr.blk_first_load[b] / sm_in_bw + m.l2_read.latency_s
-    if pr.blk_first_hbm[b]:
-        first += m.hbm.latency_s
-    last = pr.blk_last_store[b] * per_store + (m.l2_write.latency_s if
-                                                pr.blk_last_store[b] else 0.0)
+    c_alone = u_sum[b]
+    c_eff = max(c_alone, k_sm * u_max[b])
+    per_load = max(n_act / l2r_rate, k_sm / sm_in_bw)
+    per_store = max(n_act / l2w_rate, k_sm / sm_out_bw)
+    load_t = b_load[b] * per_load                   # the block's share of the channels
+    load_alone = b_load[b] / sm_in_bw               # its own transfer time, no queueing
+    store_t = b_store[b] * per_store
+    hbm_t = (havg + wbavg) * n_act / hbm_rate
+    lat = n * l2_lat + b_miss[b] * hbm_lat
+    first = b_fload[b] / sm_in_bw + l2_lat
+    if b_fhbm[b] > 0:
+        first += hbm_lat
+    last = b_lstore[b] * per_store
+    if b_lstore[b] > 0:
+        last += l2_lat
     # Throughput bounds (the SM's units shared by k_sm blocks, the channels by n_act) and the
     # block's own dependency chain: with S buffers, a load issued S-1 steps ahead must arrive
     # (S = 1: load, then compute, step after step; other blocks on the SM fill the gaps).
     chain = lat + load_alone + c_alone
-    if s == 1:
-        return max(c_eff, load_t, store_t, hbm_t, chain) + last
-    body = max(c_eff, load_t, store_t, hbm_t, (chain - first) / s)
+    if stages == 1:
+        return max(max(c_eff, load_t), max(store_t, max(hbm_t, chain))) + last
+    body = max(max(c_eff, load_t), max(store_t, max(hbm_t, (chain - first) / stages)))
     return first + body + last
 
 
+@numba.njit(cache=True)
+def _heap_push(ht, hs, hi, size, t, seq, slot):
+    x = size
+    ht[x] = t
+    hs[x] = seq
+    hi[x] = slot
+    while x > 0:
+        p = (x - 1) >> 1
+        if ht[p] < ht[x] or (ht[p] == ht[x] and hs[p] < hs[x]):
+            break
+        ht[p], ht[x] = ht[x], ht[p]
+        hs[p], hs[x] = hs[x], hs[p]
+        hi[p], hi[x] = hi[x], hi[p]
+        x = p
+    return size + 1
+
+
+@numba.njit(cache=True)
+def _heap_pop(ht, hs, hi, size):
+    size -= 1
+    ht[0] = ht[size]
+    hs[0] = hs[size]
+    hi[0] = hi[size]
+    x = 0
+    while True:
+        l = 2 * x + 1
+        if l >= size:
+            break
+        c = l
+        r = l + 1
+        if r < size and (ht[r] < ht[l] or (ht[r] == ht[l] and hs[r] < hs[l])):
+            c = r
+        if ht[x] < ht[c] or (ht[x] == ht[c] and hs[x] < hs[c]):
+            break
+        ht[c], ht[x] = ht[x], ht[c]
+        hs[c], hs[x] = hs[x], hs[c]
+        hi[c], hi[x] = hi[x], hi[c]
+        x = c
+    return size
+
+
+@numba.njit(cache=True)
+def _block_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, nsteps, b_load, b_store, b_hbm,
+               b_wb, b_miss, b_fload, b_fhbm, b_lstore, u_sum, u_max, sms, launch, l2r_rate,
+               l2w_rate, hbm_rate, l2_lat, hbm_lat, sm_in_bw, sm_out_bw):
+    """Event loop of the block mode: slots take blocks in grid order as they free up (the
+    same dispatch as the tile level), one event per block; ties in time are served in the
+    order they were scheduled (as simpy does)."""
+    nk = kernel_blk.shape[0] - 1
+    starts = np.zeros(nk)
+    ends = np.zeros(nk)
+    on_sm = np.zeros(sms, np.int64)
+    now = 0.0
+    hbm_free = 0.0
+    peak = 0.0
+    events = 0
+    for k in range(nk):
+        now += launch
+        start = now
+        starts[k] = start
+        b0 = kernel_blk[k]
+        grid = kernel_blk[k + 1] - b0
+        occ = k_occ[k]
+        slots = min(grid, occ * sms)
+        stages = k_stages[k]
+        g = max(1, grid)
+        havg = b_hbm[b0:b0 + grid].sum() / g
+        wbavg = b_wb[b0:b0 + grid].sum() / g
+        ht = np.empty(max(1, slots))
+        hs = np.empty(max(1, slots), np.int64)
+        hi = np.empty(max(1, slots), np.int64)
+        size = 0
+        seq = 0
+        nxt = 0
+        active = 0
+        last_t = start
+        for it in range(slots + grid + 1):
+            # the first `slots` iterations start the slots at `start`; later ones pop events
+            if it < slots:
+                slot = it
+                t = start
+            else:
+                if size == 0:
+                    break
+                t = ht[0]
+                slot = hi[0]
+                size = _heap_pop(ht, hs, hi, size)
+                active -= 1
+                on_sm[slot % sms] -= 1
+                last_t = t
+            sm = slot % sms
+            while nxt < grid:
+                bl = nxt
+                nxt += 1
+                b = b0 + bl
+                active += 1
+                on_sm[sm] += 1
+                used = on_sm[sm] * k_sram[k]
+                if used > peak:
+                    peak = used
+                n_act = min(slots, active + grid - bl - 1)
+                k_sm = max(on_sm[sm], min(occ, -(-n_act // sms)))
+                dur = _block_duration(b, nsteps[b], stages, n_act, k_sm, havg, wbavg, b_load,
+                                      b_store, b_miss, b_fload, b_fhbm, b_lstore, u_sum,
+                                      u_max, l2r_rate, l2w_rate, hbm_rate, l2_lat, hbm_lat,
+                                      sm_in_bw, sm_out_bw)
+                if dur > 0:
+                    events += 1
+                    size = _heap_push(ht, hs, hi, size, t + dur, seq, slot)
+                    seq += 1
+                    break
+                active -= 1
+                on_sm[sm] -= 1
+        now = last_t
+        if k_flush[k] > 0:     # dirty L2 data drains to HBM before the kernel counts as done
+            hbm_free = max(hbm_free, now) + k_flush[k] / hbm_rate
+            if hbm_free > now:
+                now = hbm_free
+        ends[k] = now
+    return starts, ends, peak, events
+
+
 def run_block(hw, kernels, packed, passres, units):
-    """Block-level timing: one simpy timeout per thread block."""
-    env = simpy.Environment()
+    """Block-level timing: one event per thread block (numba event loop, no simpy)."""
     m = Machine(hw, units)
-    m.blk_nsteps = np.diff(packed.blk_step).tolist()
-    # plain lists: numpy scalar indexing costs ~100 ns a value in the per-block closed form
     pr = passres
-    agg = {name: getattr(pr, name).tolist() for name in (
-        "blk_load", "blk_store", "blk_miss_steps", "blk_first_load", "blk_first_hbm",
-        "blk_last_store")}
-    agg["unit_sum"] = pr.blk_unit.sum(axis=1).tolist()
-    agg["unit_max"] = pr.blk_unit.max(axis=1).tolist() if pr.blk_unit.size else []
-    lists = type("BlockAggregates", (), agg)
-    sm_in_bw = hw.memory("sram").write_bandwidth_per_instance
-    sm_out_bw = hw.memory("sram").read_bandwidth_per_instance
-    on_sm = [0] * hw.gpu.sms
-    state = {"active": 0}
-    events = [0]
-
-    def slot_proc(run, sm, _):
-        kernel = run.kernel
-        k = run.index
-        b0, b1 = int(packed.kernel_blk[k]), int(packed.kernel_blk[k + 1])
-        grid = max(1, b1 - b0)
-        havg = float(passres.blk_hbm[b0:b1].sum()) / grid
-        wbavg = float(passres.blk_wb[b0:b1].sum()) / grid
-        while True:
-            bl = run.take()
-            if bl is None:
-                return
-            b = b0 + bl
-            m.sram.allocate(sm, kernel.sram_bytes, f"kernel {kernel.name!r} block {bl}")
-            state["active"] += 1
-            on_sm[sm] += 1
-            # the shares of the moment: every slot of the wave is taken at the same instant
-            n_act = min(run.slots, state["active"] + run.kernel.grid - bl - 1)
-            k_sm = max(on_sm[sm], min(run.occ, -(-n_act // hw.gpu.sms)))
-            dur = _block_duration(m, kernel, lists, b, n_act, k_sm, havg, wbavg,
-                                  sm_in_bw, sm_out_bw)
-            if dur > 0:
-                events[0] += 1
-                yield env.timeout(dur)
-            state["active"] -= 1
-            on_sm[sm] -= 1
-            m.sram.release(sm, kernel.sram_bytes)
-
-    def slot_proc_wrapped(run, sm, x):
-        if not hasattr(run, "slots"):
-            run.occ = occupancy(hw, run.kernel)
-            run.slots = min(run.kernel.grid, run.occ * hw.gpu.sms)
-        return slot_proc(run, sm, x)
-
-    kernel_times: list = []
-    env.process(_drive(env, hw, m, kernels, packed, passres.kernel_flush, slot_proc_wrapped,
-                       kernel_times))
-    env.run()
-    m.unit_busy = passres.blk_unit.sum(axis=0).tolist()
+    sram = hw.memory("sram")
+    l2, hbm = hw.memory("l2"), hw.memory("hbm")
+    occ = np.array([occupancy(hw, k) for k in kernels], np.int64)
+    u_sum = pr.blk_unit.sum(axis=1) if pr.blk_unit.size else np.zeros(pr.blk_load.shape[0])
+    u_max = pr.blk_unit.max(axis=1) if pr.blk_unit.size else np.zeros(pr.blk_load.shape[0])
+    starts, ends, peak, events = _block_sim(
+        packed.kernel_blk, occ, np.array([k.stages for k in kernels], np.int64),
+        np.asarray(pr.kernel_flush, np.float64),
+        np.array([k.sram_bytes for k in kernels], np.float64),
+        np.diff(packed.blk_step), pr.blk_load, pr.blk_store, pr.blk_hbm, pr.blk_wb,
+        pr.blk_miss_steps.astype(np.float64), pr.blk_first_load, pr.blk_first_hbm,
+        pr.blk_last_store, np.ascontiguousarray(u_sum), np.ascontiguousarray(u_max),
+        hw.gpu.sms, hw.gpu.launch_overhead_s, l2.read_bandwidth, l2.write_bandwidth,
+        hbm.read_bandwidth, l2.latency_s, hbm.latency_s, sram.write_bandwidth_per_instance,
+        sram.read_bandwidth_per_instance)
+    m.sram.peak_bytes = float(peak)
+    kernel_times = [(k.name, k.grid, int(o), float(s), float(e))
+                    for k, o, s, e in zip(kernels, occ, starts, ends)]
+    m.unit_busy = pr.blk_unit.sum(axis=0).tolist()
     _channel_busy(m, passres)
-    return float(env.now), kernel_times, m, events[0]
+    return float(ends[-1]), kernel_times, m, int(events)

@@ -14,6 +14,7 @@ operators are large; the engine reproduces tile-level bytes exactly at coarser g
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,37 @@ class LlmResult(Result):
         return self.llm.to_table() if self.llm is not None else super().to_table()
 
 
+def fa2_num_splits(batch_heads: int, sms: int, head_dim: int, seq_k: int,
+                   max_splits: int = 128) -> int:
+    """FlashAttention-2's split-KV count for one decode query per (batch, head)
+    (``num_splits_heuristic`` of flash_api.cpp, called with twice the SM count: two CTAs per
+    SM): no split once the grid nearly fills the GPU, else the smallest split count whose
+    wave efficiency is within 85% of the best. The H100 decode measurements show exactly
+    these counts in ``flash_fwd_splitkv_kernel``'s gridDim.y (8 at 1K keys, 7 at 4K-32K for
+    32 heads; tests/llm/test_llm_decode_h100.py)."""
+    slots = 2 * sms
+    if batch_heads >= 0.8 * slots:
+        return 1
+    block_n = 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+    n_blocks = -(-seq_k // block_n)
+    top = min(max_splits, slots, n_blocks)
+
+    def eligible(s):
+        return s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1))
+    eff = {}
+    for s in range(1, top + 1):
+        if eligible(s):
+            waves = batch_heads * s / slots
+            eff[s] = waves / math.ceil(waves)
+    best = max(eff.values())
+    return next(s for s in sorted(eff) if eff[s] >= 0.85 * best)
+
+
+def fa2_decode_block_k(head_dim: int) -> int:
+    """kBlockN of FlashAttention-2's split-KV kernel for ``head_dim``."""
+    return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+
+
 def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
     """An operator simulator over :func:`memsim.simulate.simulate`, or None when the engine or
     the schedules are not installed."""
@@ -57,11 +89,28 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
     except ImportError:
         return None
     hw_data = hardware.to_dict()
+    sms = hardware.gpu.sms if getattr(hardware, "gpu", None) is not None else 0
+    bandwidth = hardware.memory("hbm").read_bandwidth
     whole: dict = {}
 
     def run(workload: dict, schedule: dict) -> Result:
         return simulate({"hardware": hw_data, "workload": workload, "schedule": schedule,
                          "simulation": {"granularity": granularity}})
+
+    def attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal=True,
+                  window=None) -> Result:
+        key = (b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal, window)
+        if key not in whole:
+            sched = {"kind": schedule}
+            if schedule == "flash_decoding" and seq_q == 1 and sms:
+                # FA2's own split rule and tile, as the measured kernels use
+                sched.update(splits=fa2_num_splits(b * heads, sms, d, seq_k),
+                             block_k=fa2_decode_block_k(d))
+            whole[key] = run({"kind": "attention", "batch": b, "heads": heads,
+                              "kv_heads": kv_heads, "seq_q": seq_q, "seq_k": seq_k,
+                              "head_dim": d, "causal": causal, "window": window,
+                              "dtype": dtype}, sched)
+        return whole[key]
 
     def simulate_op(op: Operator) -> float | None:
         p = op.params
@@ -70,20 +119,23 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
                 return None
             return run({"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
                         "dtype": op.shape[-1]}, {"kind": "gemm_tiled"}).time_s
-        if op.kind not in ATTENTION_KINDS:
+        if op.kind not in ATTENTION_KINDS or not op.shape:
             return None
+        extra = op.params.get("extra_bytes", 0.0) / bandwidth    # policy score metadata
+        if op.shape[0] == "relay":
+            # the batch's queries over the shared system prompt (one sequence, non-causal),
+            # then each sequence's query over its own tokens
+            _, b, heads, kv_heads, system, own, d, dtype, schedule = op.shape
+            t = attention(b, heads, kv_heads, 1, own, d, dtype, schedule).time_s
+            if system:
+                t += attention(1, heads, kv_heads, b, system, d, dtype,
+                               "flash2" if b > 1 else schedule, causal=False).time_s
+            return t + extra
         _, b, heads, kv_heads, seq_q, seq_k, d, window, dtype, schedule = op.shape[:10]
-        base = op.shape[:10]
-        if base not in whole:
-            decode = seq_q == 1
-            whole[base] = run({"kind": "attention", "batch": b, "heads": heads,
-                               "kv_heads": kv_heads, "seq_q": seq_q, "seq_k": seq_k,
-                               "head_dim": d, "causal": True,
-                               "window": None if decode else window, "dtype": dtype},
-                              {"kind": schedule})
-        result = whole[base]
+        result = attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule,
+                           window=None if seq_q == 1 else window)
         if op.kind == "attention":
-            return result.time_s
+            return result.time_s + extra
         # standard schedule: kernels S = QK^T, softmax, O = PV map to the three operators
         part = {"matmul_qk": 0, "softmax": 1, "matmul_sv": 2}[
             op.kind if op.kind == "softmax" else f"matmul_{op.shape[-1]}"]

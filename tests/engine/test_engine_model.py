@@ -186,3 +186,12 @@ def test_resolved_options_and_instruction_choice():
     assert mma.resolved()["instruction"] == "bf16_mma"
     with pytest.raises(ScheduleError, match="runs attention workloads"):
         get_schedule("flash2").from_dict({}, GemmWorkload(8, 8, 8), HW)
+
+
+def test_flash1_default_blocks_shrink_to_fit_where_the_paper_rule_overshoots():
+    # d=256: M = 116,224 elements, ceil(M/4d) = 114 needs 4·114·256·2 = 233,472 B > 232,448 B;
+    # the largest that fits is 113 (231,424 B). At d=64 the rule itself fits and is kept.
+    sched = get_schedule("flash1").from_dict({}, attn(n=1024, d=256), HW)
+    assert (sched.br, sched.bc) == (113, 113)
+    assert sched.kernels()[0].sram_bytes == 231_424
+    assert get_schedule("flash1").from_dict({}, attn(d=64), HW).bc == -(-116_224 // 256)
