@@ -13,10 +13,17 @@ def _blocks(path: Path, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_readme_starts_with_the_two_commands():
+def test_readme_starts_with_the_two_commands(monkeypatch, capsys):
     lines = (ROOT / "README.md").read_text().splitlines()
-    assert lines[3] == "pip install -e . && memsim hardware show h100-sxm"
+    install, _, main_job = lines[3].partition(" && ")
+    assert install == "pip install -e ."
+    assert main_job.startswith("memsim run examples/")
     assert lines[4] == "pip install -e '.[test]' && python -m pytest -q tests"
+    # the main job runs as written, from the repository root
+    from memsim.cli import main
+    monkeypatch.chdir(ROOT)
+    assert main(main_job.split()[1:]) == 0
+    assert "time" in capsys.readouterr().out
 
 
 def test_readme_python_example_runs():
