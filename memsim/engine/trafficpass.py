@@ -90,7 +90,15 @@ def pack(kernels) -> PackedProgram:
             n_size += arr.shape[0]
         return off
 
-    acc_append, op_append = acc_rows.append, op_rows.append
+    tup_rows: dict = {}
+
+    def op_row(o):
+        c = classes.get(o[0])
+        if c is None:
+            c = classes[o[0]] = len(classes)
+        return (c, o[1], sizes_off(o[2]))
+
+    acc_append = acc_rows.append
     for kernel in kernels:
         for b in range(kernel.grid):
             for seg in kernel.block(b):
@@ -114,22 +122,19 @@ def pack(kernels) -> PackedProgram:
                     acc_append((a[0], a[1], a[2], a[3], so))
                 seg_nload.append(len(loads))
                 seg_acc.append(len(acc_rows))
-                for o in ops:
-                    c = classes.get(o[0])
-                    if c is None:
-                        c = classes[o[0]] = len(classes)
-                    sz = o[2]
-                    so = -1 if sz is None else size_at.get(id(sz))
-                    if so is None:
-                        so = sizes_off(sz)
-                    op_append((c, o[1], so))
+                # ops and operands tuples are usually shared by many blocks: convert once
+                rows = tup_rows.get(id(ops))
+                if rows is None:
+                    rows = tup_rows[id(ops)] = [op_row(o) for o in ops]
+                    keep.append(ops)
+                op_rows.extend(rows)
                 seg_op.append(len(op_rows))
-                for a in operands:
-                    sz = a[4]
-                    so = -1 if sz is None else size_at.get(id(sz))
-                    if so is None:
-                        so = sizes_off(sz)
-                    opd_rows.append((a[0], a[3], so))
+                rows = tup_rows.get(id(operands))
+                if rows is None:
+                    rows = tup_rows[id(operands)] = [(a[0], a[3], sizes_off(a[4]))
+                                                     for a in operands]
+                    keep.append(operands)
+                opd_rows.extend(rows)
                 seg_opd.append(len(opd_rows))
                 nseg += 1
             blk_seg.append(nseg)

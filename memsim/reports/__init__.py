@@ -11,7 +11,7 @@ from .figures import bytes_per_level_figure, roofline_data, roofline_figure
 from .io import load_result_json, result_from_dict
 from .sram import SramSweep, sram_sweep, traffic_vs_sram_figure
 from .timeline import busy_intervals, timeline_figure
-from .validation import (ValidationPoint, as_points, error_summary,
+from .validation import (ValidationPoint, as_points, error_summary, points_from_case_results,
                          predicted_vs_measured_figure, read_points_csv)
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "load_result_json", "result_from_dict",
     "SramSweep", "sram_sweep", "traffic_vs_sram_figure",
     "busy_intervals", "timeline_figure",
-    "ValidationPoint", "as_points", "error_summary", "predicted_vs_measured_figure",
+    "ValidationPoint", "as_points", "error_summary", "points_from_case_results",
+    "predicted_vs_measured_figure",
     "read_points_csv",
 ]

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from ..errors import InputError
 from ._common import new_figure
 
-__all__ = ["ValidationPoint", "as_points", "read_points_csv", "error_summary",
-           "predicted_vs_measured_figure"]
+__all__ = ["ValidationPoint", "as_points", "points_from_case_results", "read_points_csv",
+           "error_summary", "predicted_vs_measured_figure"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,23 @@ def _point(p: Any, i: int) -> ValidationPoint:
 def as_points(points: Iterable[Any]) -> list[ValidationPoint]:
     """Normalise triples / mappings / objects to :class:`ValidationPoint`."""
     return [_point(p, i) for i, p in enumerate(points)]
+
+
+_QUANTITIES = {"time": ("time_pred", "time_meas"), "hbm": ("hbm_pred", "hbm_meas"),
+               "l2": ("l2_pred", "l2_meas")}
+
+
+def points_from_case_results(results: Iterable[Any], quantity: str = "time"
+                             ) -> list[ValidationPoint]:
+    """Points from the GPU validation comparison (``memsim.validation.compare.compare_cases``
+    rows: ``time_pred``/``time_meas``, ``hbm_*``, ``l2_*``, ``family``, ``case_id``); cases
+    without that measurement are left out."""
+    if quantity not in _QUANTITIES:
+        raise InputError(f"quantity {quantity!r}: expected one of {', '.join(_QUANTITIES)}")
+    pred, meas = _QUANTITIES[quantity]
+    return [ValidationPoint(float(getattr(r, pred)), float(getattr(r, meas)),
+                            str(getattr(r, "family", "")), str(getattr(r, "case_id", "")))
+            for r in results if getattr(r, meas, None) and getattr(r, pred, None) is not None]
 
 
 def read_points_csv(path: "str | Path") -> list[ValidationPoint]:

@@ -119,3 +119,18 @@ def test_result_json_round_trip(traced_result):
     assert math.isclose(again.time_s, traced_result.time_s)
     with pytest.raises(InputError, match="missing key"):
         result_from_dict({"hardware": "x"})
+
+
+def test_points_from_case_results():
+    from types import SimpleNamespace
+    from memsim.reports import points_from_case_results
+    rows = [SimpleNamespace(case_id="a", family="gemm", time_pred=2.0, time_meas=1.0,
+                            hbm_pred=5.0, hbm_meas=None),
+            SimpleNamespace(case_id="b", family="prefill", time_pred=3.0, time_meas=None,
+                            hbm_pred=7.0, hbm_meas=8.0)]
+    assert [(p.id, p.predicted, p.measured) for p in points_from_case_results(rows)] == [
+        ("a", 2.0, 1.0)]
+    assert [(p.id, p.family) for p in points_from_case_results(rows, "hbm")] == [
+        ("b", "prefill")]
+    with pytest.raises(InputError, match="quantity"):
+        points_from_case_results(rows, "flops")
