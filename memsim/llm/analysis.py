@@ -164,7 +164,8 @@ class LlmReport:
                  f"gen {wl.gen_len}  weights {wl.weight_dtype}"
                  + (f" ({wl.weight_quant.bits}-bit g{wl.weight_quant.group})"
                     if wl.weight_quant else "")
-                 + f"  kv {wl.kv_dtype}  act {wl.act_dtype}",
+                 + f"  kv {wl.kv_dtype}  act {wl.act_dtype}"
+                 + (f"  kv_policy {wl.kv_policy!r}" if wl.kv_policy else ""),
                  f"machine   {self.machine.name}: {self.machine.bandwidth / 1e9:.0f} GB/s, "
                  f"{self.machine.tensor_flops / 1e12:.1f} TFLOP/s tensor, ridge "
                  f"{self.machine.ridge:.1f} FLOP/B",
