@@ -172,10 +172,7 @@ def _load_schedule(node: Node | None, workload: Any, hardware: Any, kind_entry: 
 def _from_document(doc: Document, source: str | None) -> RunConfig:
     from .workloads import get_workload_kind
     root = doc.root("a run configuration")
-    version = root.opt("version", int, 1)
-    if version not in SUPPORTED_VERSIONS:
-        raise root.error("version", f"found version {version}, expected one of "
-                                    f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+    root.version(SUPPORTED_VERSIONS, required=False)
     root.opt("description", str)
     hardware, hardware_name = _load_hardware(root, source)
     wl_node = root.child("workload")

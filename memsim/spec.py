@@ -193,6 +193,15 @@ class Node:
             return default
         return self._get(key, kind, **checks)
 
+    def version(self, supported: tuple[int, ...], required: bool = True) -> int:
+        """The document's ``version:`` (required, or 1 when absent if not ``required``),
+        checked against the versions this reader supports."""
+        value = self.req("version", int) if required else self.opt("version", int, 1)
+        if value not in supported:
+            raise self.error("version", f"found version {value}, expected one of "
+                                        f"{', '.join(map(str, supported))}")
+        return value
+
     def child(self, key: str, required: bool = True) -> "Node | None":
         """A nested mapping."""
         self._used.add(key)

@@ -53,10 +53,7 @@ def hardware_from_data(data: dict, name: str = "<data>") -> Hardware:
 
 def hardware_from_document(doc: Document) -> Hardware:
     root = doc.root("a hardware description")
-    version = root.req("version", int)
-    if version not in SUPPORTED_VERSIONS:
-        raise root.error("version", f"found version {version}, expected one of "
-                                    f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+    root.version(SUPPORTED_VERSIONS)
     name = root.req("name", str)
     kind = root.req("kind", HARDWARE_KINDS)
     description = root.opt("description", str, "")

@@ -188,10 +188,7 @@ def model_from_data(data: dict, name: str = "<model>") -> ModelSpec:
 
 def _from_document(doc: Document) -> ModelSpec:
     root = doc.root("a model description")
-    version = root.req("version", int)
-    if version not in SUPPORTED_VERSIONS:
-        raise root.error("version", f"found version {version}, expected one of "
-                                    f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+    root.version(SUPPORTED_VERSIONS)
     name = root.req("name", str)
     source = root.req("source", str)
     description = root.opt("description", str, "")
