@@ -10,10 +10,22 @@ import sys
 import click
 
 from . import __version__
+from .commands import InputFailure
 from .errors import InputError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group: an ``InputError`` from any command (or its argument parsing)
+    becomes :class:`InputFailure`, so every command reports bad input the same way."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise InputFailure(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memsim")
 def cli() -> None:
     """memsim: how many bytes move between which memory levels, how long it takes, and how far
@@ -45,9 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         code = cli.main(args=argv, prog_name="memsim", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             return code
-    except InputError as exc:
-        click.echo(f"memsim: error: {' '.join(str(exc).splitlines())}", err=True)
-        return 2
     except click.exceptions.Abort:
         click.echo("memsim: aborted", err=True)
         return 1

@@ -1,1 +1,16 @@
 """Click commands of the memsim CLI, one module per command (group)."""
+from __future__ import annotations
+
+import click
+
+__all__ = ["InputFailure"]
+
+
+class InputFailure(click.ClickException):
+    """An ``InputError`` raised inside a command: one line on stderr, exit code 2 (also under
+    click's ``CliRunner``, which does not go through ``memsim.cli.main``)."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"memsim: error: {' '.join(self.message.splitlines())}", err=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..config import GRANULARITIES, load_run_config, parse_override
-from .run import input_errors
 
 __all__ = ["report"]
 
@@ -34,28 +33,27 @@ def report(file: str, out_dir: str, sets: tuple[str, ...], granularity: str | No
     """Write a report of FILE (run configuration YAML or result JSON) into --out DIR."""
     from ..reports import load_result_json, read_points_csv, write_report
     from ..simulate import simulate
-    with input_errors():
-        config, text = None, None
-        if file.endswith(".json"):
-            if sets:
-                raise click.UsageError("--set applies to run configurations, not result JSON")
-            result = load_result_json(file)
-        else:
-            overrides = [parse_override(t) for t in sets]
-            if timeline:
-                overrides.append(("simulation.trace", True))
-                overrides.append(("simulation.granularity", granularity or "tile"))
-            elif granularity is not None:
-                overrides.append(("simulation.granularity", granularity))
-            config = load_run_config(file, overrides)
-            result = simulate(config)
-            text = Path(file).read_text(encoding="utf-8")
-            if sets:
-                text += "\n# overrides (--set)\n" + "".join(f"# {s}\n" for s in sets)
-        points = read_points_csv(measured) if measured else None
-        bundle = write_report(result, out_dir, config=config, measured=points,
-                              measured_source=measured, config_text=text,
-                              formats=[f.strip() for f in formats.split(",") if f.strip()])
+    config, text = None, None
+    if file.endswith(".json"):
+        if sets:
+            raise click.UsageError("--set applies to run configurations, not result JSON")
+        result = load_result_json(file)
+    else:
+        overrides = [parse_override(t) for t in sets]
+        if timeline:
+            overrides.append(("simulation.trace", True))
+            overrides.append(("simulation.granularity", granularity or "tile"))
+        elif granularity is not None:
+            overrides.append(("simulation.granularity", granularity))
+        config = load_run_config(file, overrides)
+        result = simulate(config)
+        text = Path(file).read_text(encoding="utf-8")
+        if sets:
+            text += "\n# overrides (--set)\n" + "".join(f"# {s}\n" for s in sets)
+    points = read_points_csv(measured) if measured else None
+    bundle = write_report(result, out_dir, config=config, measured=points,
+                          measured_source=measured, config_text=text,
+                          formats=[f.strip() for f in formats.split(",") if f.strip()])
     click.echo(f"wrote {bundle.html}")
     click.echo(f"wrote {bundle.markdown}")
     for f in bundle.figures:

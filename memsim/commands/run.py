@@ -8,31 +8,8 @@ from pathlib import Path
 import click
 
 from ..config import GRANULARITIES, load_run_config, parse_override
-from ..errors import InputError
 
-__all__ = ["run", "InputFailure", "input_errors"]
-
-
-class InputFailure(click.ClickException):
-    """An ``InputError`` raised inside a command: one line on stderr, exit code 2 (also under
-    click's ``CliRunner``, which does not go through ``memsim.cli.main``)."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        click.echo(f"memsim: error: {self.message}", err=True)
-
-
-class input_errors:
-    """Context manager turning ``InputError`` into :class:`InputFailure`."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, InputError):
-            raise InputFailure(str(exc)) from None
-        return False
+__all__ = ["run"]
 
 
 @click.command()
@@ -53,14 +30,13 @@ def run(file: str, sets: tuple[str, ...], fmt: str, granularity: str | None,
         trace_file: str | None, check_numerics: bool) -> None:
     """Simulate the run configuration FILE and print the result."""
     from ..simulate import simulate
-    with input_errors():
-        overrides = [parse_override(text) for text in sets]
-        if granularity is not None:
-            overrides.append(("simulation.granularity", granularity))
-        if trace_file is not None:
-            overrides.append(("simulation.trace", True))
-        config = load_run_config(file, overrides)
-        result = simulate(config, check_numerics=check_numerics)
+    overrides = [parse_override(text) for text in sets]
+    if granularity is not None:
+        overrides.append(("simulation.granularity", granularity))
+    if trace_file is not None:
+        overrides.append(("simulation.trace", True))
+    config = load_run_config(file, overrides)
+    result = simulate(config, check_numerics=check_numerics)
     if trace_file is not None:
         events = [dict(e) for e in (result.trace or ())]
         Path(trace_file).write_text(json.dumps(events) + "\n", encoding="utf-8")

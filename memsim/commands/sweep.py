@@ -6,7 +6,6 @@ import sys
 import click
 
 from ..config import GRANULARITIES, parse_override
-from .run import input_errors
 
 __all__ = ["sweep"]
 
@@ -39,24 +38,23 @@ def sweep(file: str, grids: tuple[str, ...], points_file: str | None, sets: tupl
     """Run the configuration FILE at every point of a grid (or a CSV of points)."""
     from ..errors import InputError
     from ..sweep import grid_points, parse_grid, read_points_csv, run_sweep
-    with input_errors():
-        points = grid_points([parse_grid(g) for g in grids]) if grids else [{}]
-        if points_file:
-            listed = read_points_csv(points_file)
-            points = [{**p, **q} for q in listed for p in points]
-        elif not grids:
-            raise InputError("memsim sweep needs --grid PATH=V1,V2,... or --points FILE.csv")
-        overrides = [parse_override(s) for s in sets]
-        if granularity:
-            overrides.append(("simulation.granularity", granularity))
-        for out in outs:
-            if not out.lower().endswith((".csv", ".json")):
-                raise InputError(f"--out {out}: expected a .csv or .json file name")
-        show = sys.stderr.isatty() if progress is None else progress
-        with click.progressbar(length=len(points), label=f"{len(points)} points",
-                               file=sys.stderr if show else _Null()) as bar:
-            table = run_sweep(file, points, overrides=overrides, jobs=jobs,
-                              dask=dask_address, progress=bar.update)
+    points = grid_points([parse_grid(g) for g in grids]) if grids else [{}]
+    if points_file:
+        listed = read_points_csv(points_file)
+        points = [{**p, **q} for q in listed for p in points]
+    elif not grids:
+        raise InputError("memsim sweep needs --grid PATH=V1,V2,... or --points FILE.csv")
+    overrides = [parse_override(s) for s in sets]
+    if granularity:
+        overrides.append(("simulation.granularity", granularity))
+    for out in outs:
+        if not out.lower().endswith((".csv", ".json")):
+            raise InputError(f"--out {out}: expected a .csv or .json file name")
+    show = sys.stderr.isatty() if progress is None else progress
+    with click.progressbar(length=len(points), label=f"{len(points)} points",
+                           file=sys.stderr if show else _Null()) as bar:
+        table = run_sweep(file, points, overrides=overrides, jobs=jobs,
+                          dask=dask_address, progress=bar.update)
     for out in outs:
         click.echo(f"wrote {table.write(out)}", err=True)
     if not outs:
