@@ -22,7 +22,8 @@ import yaml
 from . import units
 from .errors import SpecError
 
-__all__ = ["Document", "Node", "load_document", "document_from_data", "join_path"]
+__all__ = ["Document", "Node", "load_document", "document_from_data", "join_path", "preset_names",
+           "find_preset"]
 
 _MISSING = object()
 
@@ -128,6 +129,21 @@ def load_document(source: str | Path, text: str | None = None) -> Document:
     finally:
         loader.dispose()
     return Document(data, name, loader.memsim_lines, loader.memsim_keep)
+
+
+def preset_names(directory: Path) -> list[str]:
+    """Names of the YAML presets shipped in ``directory`` (file stems, sorted)."""
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def find_preset(ref: str, directory: Path) -> Path | None:
+    """The file a preset-or-path reference names: ``ref`` itself when it looks like a path
+    (contains '/' or ends in .yaml/.yml), else ``directory/ref.yaml`` when that preset is
+    shipped; ``None`` for an unknown preset name (the caller lists the presets)."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        return Path(ref)
+    preset = directory / f"{ref}.yaml"
+    return preset if preset.exists() else None
 
 
 def document_from_data(data: Any, name: str = "<data>") -> Document:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpecError
-from ..spec import Document, Node, document_from_data, load_document
+from ..spec import Document, Node, document_from_data, find_preset, load_document
+from ..spec import preset_names as spec_preset_names
 from ..units import format_quantity
 from .model import (HARDWARE_KINDS, MEMORY_KINDS, CacheSpec, ChannelSpec, ComputeUnit, FabricSpec,
                     FabricUnit, FlashSpec, GpuExecution, Hardware, Link, MemoryLevel, Rate)
@@ -18,7 +19,7 @@ SUPPORTED_VERSIONS = (1,)
 
 def preset_names() -> list[str]:
     """Names of the hardware presets shipped with memsim."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return spec_preset_names(PRESET_DIR)
 
 
 def load_hardware(name_or_path: "str | Path | Hardware") -> Hardware:
@@ -26,14 +27,11 @@ def load_hardware(name_or_path: "str | Path | Hardware") -> Hardware:
     if isinstance(name_or_path, Hardware):
         return name_or_path
     text = str(name_or_path)
-    preset = PRESET_DIR / f"{text}.yaml"
-    if "/" not in text and not text.endswith((".yaml", ".yml")):
-        if not preset.exists():
-            raise SpecError(f"unknown hardware preset {text!r}, expected one of: "
-                            f"{', '.join(preset_names())} (or a path to a YAML file)")
-        hw = hardware_from_document(load_document(preset))
-        return _with_origin(hw, text)
-    return _with_origin(hardware_from_document(load_document(text)), text)
+    path = find_preset(text, PRESET_DIR)
+    if path is None:
+        raise SpecError(f"unknown hardware preset {text!r}, expected one of: "
+                        f"{', '.join(preset_names())} (or a path to a YAML file)")
+    return _with_origin(hardware_from_document(load_document(path)), text)
 
 
 def _with_origin(hw: Hardware, origin: str) -> Hardware:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..spec import Document, document_from_data, load_document
+from ..spec import Document, document_from_data, find_preset, load_document, preset_names
 
 __all__ = ["ModelSpec", "FfnSpec", "load_model", "model_names", "model_from_data"]
 
@@ -163,7 +163,7 @@ class ModelSpec:
 
 def model_names() -> list[str]:
     """Names of the shipped model presets."""
-    return sorted(p.stem for p in _MODELS_DIR.glob("*.yaml"))
+    return preset_names(_MODELS_DIR)
 
 
 def load_model(name_or_path: "str | Path | ModelSpec") -> ModelSpec:
@@ -171,13 +171,10 @@ def load_model(name_or_path: "str | Path | ModelSpec") -> ModelSpec:
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     ref = str(name_or_path)
-    path = _MODELS_DIR / f"{ref}.yaml"
-    if not path.exists():
-        if ref.endswith((".yaml", ".yml")) or "/" in ref:
-            path = Path(ref)
-        else:
-            raise InputError(f"unknown model {ref!r}, expected a preset "
-                             f"({', '.join(model_names())}) or a path to a model YAML")
+    path = find_preset(ref, _MODELS_DIR)
+    if path is None:
+        raise InputError(f"unknown model {ref!r}, expected a preset "
+                         f"({', '.join(model_names())}) or a path to a model YAML")
     return _from_document(load_document(path))
 
 
