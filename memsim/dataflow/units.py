@@ -89,6 +89,19 @@ class Unit:
     def fire(self, values: list, first: bool, last: bool) -> list:
         raise NotImplementedError
 
+    def _fire_at(self, now, ins, outs, first: bool, last: bool) -> None:
+        """Fire at cycle ``now``: pop one token per input, push the results (after the unit's
+        latency) and advance the row position and the next allowed firing cycle."""
+        self.now = now
+        results = self.fire([ch.pop(now) for ch in ins], first, last)
+        latency = self.latency
+        for chs, value in zip(outs, results):
+            for ch in chs:
+                ch.push(value, now, latency)
+        self.firings += 1
+        self.k = 0 if last else self.k + 1
+        self.next_fire = now + self.cycles
+
     def run(self, local: bool = True):
         """The simpy process: fire forever (the fabric stops when nothing can move)."""
         return self._run_local() if local else self._run_clocked()
@@ -124,15 +137,7 @@ class Unit:
             if now > self.max_cycles:
                 self.stopped = True
                 return
-            self.now = now
-            results = self.fire([ch.pop(now) for ch in ins], first, last)
-            latency = self.latency
-            for chs, value in zip(outs, results):
-                for ch in chs:
-                    ch.push(value, now, latency)
-            self.firings += 1
-            self.k = 0 if last else self.k + 1
-            self.next_fire = now + self.cycles
+            self._fire_at(now, ins, outs, first, last)
 
     def _run_clocked(self):
         # Global clock: simpy's time is the cycle; the unit sleeps until it may fire. One simpy
@@ -165,15 +170,7 @@ class Unit:
                     self.events += 1
                     yield ch.wait_space()
             self.waiting = None
-            self.now = now = env.now
-            results = self.fire([ch.pop(now) for ch in ins], first, last)
-            latency = self.latency
-            for chs, value in zip(outs, results):
-                for ch in chs:
-                    ch.push(value, now, latency)
-            self.firings += 1
-            self.k = 0 if last else self.k + 1
-            self.next_fire = now + self.cycles
+            self._fire_at(env.now, ins, outs, first, last)
 
 
 class Map(Unit):
@@ -283,6 +280,19 @@ class Source(Unit):
     def __init__(self, env, name, timing, lanes, tokens: Iterable, outputs):
         super().__init__(env, name, timing, lanes, 1, [], [(outputs, EACH)])
         self.tokens = tokens
+
+    def _fire_at(self, now, ins, outs, first: bool, last: bool) -> None:
+        """Fire at cycle ``now``: pop one token per input, push the results (after the unit's
+        latency) and advance the row position and the next allowed firing cycle."""
+        self.now = now
+        results = self.fire([ch.pop(now) for ch in ins], first, last)
+        latency = self.latency
+        for chs, value in zip(outs, results):
+            for ch in chs:
+                ch.push(value, now, latency)
+        self.firings += 1
+        self.k = 0 if last else self.k + 1
+        self.next_fire = now + self.cycles
 
     def run(self, local: bool = True):
         env = self.env
