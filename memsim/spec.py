@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import yaml
 
@@ -336,12 +336,3 @@ def _expected(kind: Any) -> str:
     if isinstance(kind, type):
         return _TYPE_NAMES.get(kind, kind.__name__)
     return getattr(kind, "expected", "a value")
-
-
-def check(condition: bool, node: Node, key: str | None, message: str) -> None:
-    """Raise a located SpecError when ``condition`` is false."""
-    if not condition:
-        raise node.error(key, message)
-
-
-Checker = Callable[[Node, str, Any], Any]

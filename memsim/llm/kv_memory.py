@@ -176,7 +176,6 @@ def simulate_kv_memory(trace: TraceSpec, strategy: str, capacity_tokens: int,
             pool.free(seq.region)
 
     def admit(r: int) -> list[_Seq] | None:
-        nonlocal copied
         p = int(prompts[r])
         seqs = [_Seq(r, p, p + int(o)) for o in outputs[r]]
         if paged:

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import InputError
 from ..result import LevelTraffic, Result, Roofline
 from .analysis import LlmReport, analyse, decode_contexts
-from .operators import ATTENTION_KINDS, Operator, attention_operators, decode_operators
+from .operators import ATTENTION_KINDS, Operator, attention_operators
 from .roofline import RooflineMachine, roofline, stage_totals
 from .workload import LlmWorkload
 
@@ -80,14 +80,8 @@ def fa2_decode_block_k(head_dim: int) -> int:
 
 
 def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
-    """An operator simulator over :func:`memsim.simulate.simulate`, or None when the engine or
-    the schedules are not installed."""
-    try:
-        from ..engine import simulate_program  # noqa: F401
-        from ..schedulers import get_schedule  # noqa: F401
-        from ..simulate import simulate
-    except ImportError:
-        return None
+    """An operator simulator over :func:`memsim.simulate.simulate`."""
+    from ..simulate import simulate
     hw_data = hardware.to_dict()
     sms = hardware.gpu.sms if getattr(hardware, "gpu", None) is not None else 0
     bandwidth = hardware.memory("hbm").read_bandwidth

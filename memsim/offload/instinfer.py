@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import InputError
 from ..llm.model import ModelSpec
 from .flexgen import GPU_RATES

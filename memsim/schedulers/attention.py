@@ -11,7 +11,6 @@ import numpy as np
 
 from ..dtypes import dtype_bytes
 from ..engine.program import Access, Kernel, Op, Program, Segment
-from ..errors import ScheduleError
 from ..workloads.masks import active_tiles, block_sizes
 from .base import Schedule, fit_blocks, one_of, register_schedule
 
