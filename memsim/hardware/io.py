@@ -86,7 +86,13 @@ def _memory(level: MemoryLevel, q: _Quantity) -> dict:
     _put(out, "instances", level.instances, 1)
     _put(out, "per", level.per)
     _put(out, "parent", level.parent)
-    out["bandwidth"] = _pair(level.read_bandwidth, level.write_bandwidth, q, ("read", "write"))
+    out["bandwidth"] = _pair(level.peak_read_bandwidth, level.peak_write_bandwidth, q,
+                             ("read", "write"))
+    if level.achievable_read_bandwidth is not None:
+        out["achievable_bandwidth"] = _pair(level.achievable_read_bandwidth,
+                                            level.achievable_write_bandwidth, q,
+                                            ("read", "write"))
+    _put(out, "achievable_source", level.achievable_source)
     if level.latency_s != 0.0:
         out["latency"] = q(level.latency_s, "time")
     if level.granularity_bytes != 1:
@@ -101,8 +107,13 @@ def _memory(level: MemoryLevel, q: _Quantity) -> dict:
 
 def _link(link: Link, q: _Quantity) -> dict:
     out: dict = {"name": link.name, "kind": link.kind, "between": [link.a, link.b],
-                 "bandwidth": _pair(link.bandwidth_ab, link.bandwidth_ba, q,
+                 "bandwidth": _pair(link.peak_bandwidth_ab, link.peak_bandwidth_ba, q,
                                     ("forward", "backward"))}
+    if link.achievable_bandwidth_ab is not None:
+        out["achievable_bandwidth"] = _pair(link.achievable_bandwidth_ab,
+                                            link.achievable_bandwidth_ba, q,
+                                            ("forward", "backward"))
+    _put(out, "achievable_source", link.achievable_source)
     if link.latency_s != 0.0:
         out["latency"] = q(link.latency_s, "time")
     if link.overhead_s != 0.0:
@@ -260,6 +271,7 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
     override: ``overrides: memories.sram.capacity: found ...``.
     """
     overrides = _follow_peaks(hw, _follow_sms(hw, _follow_capacity(hw, overrides)))
+    overrides = _follow_bandwidths(hw, overrides)
     data = hardware_to_dict(hw, human=True)
     written: dict[str, str] = {}          # YAML path -> override key
     for key, value in overrides.items():
@@ -270,7 +282,8 @@ def apply_overrides(hw: Hardware, overrides: Mapping[str, Any]) -> Hardware:
         container, field, path = data, None, ""
         for depth, segment in enumerate(segments):
             if field is not None:
-                if field == "bandwidth" and not isinstance(container[field], dict):
+                if field in ("bandwidth", "achievable_bandwidth") and \
+                        not isinstance(container[field], dict):
                     _expand_scalar_bandwidth(container, field, path)
                 container = container[field]
             container, field, path = _step(container, segment, path, str(key))
@@ -335,8 +348,13 @@ def _follow_sms(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
             continue
         base = f"memories.{level.name}"
         follow(f"{base}.instances", max(1, round(level.instances * ratio)))
-        follow(f"{base}.bandwidth", {"read": level.read_bandwidth * ratio,
-                                     "write": level.write_bandwidth * ratio})
+        if level.achievable_read_bandwidth is not None and not any(
+                k.startswith(f"{base}.bandwidth") for k in overrides):
+            follow(f"{base}.achievable_bandwidth",
+                   {"read": level.achievable_read_bandwidth * ratio,
+                    "write": level.achievable_write_bandwidth * ratio})
+        follow(f"{base}.bandwidth", {"read": level.peak_read_bandwidth * ratio,
+                                     "write": level.peak_write_bandwidth * ratio})
     for unit in hw.compute:
         if unit.per != "sm":
             continue
@@ -368,6 +386,53 @@ def _follow_peaks(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
         except units.UnitError:
             continue                      # the loader reports the bad value itself
         result[".".join(parts[:4] + ["achievable"])] = rate.achievable / rate.peak * peak
+    return result
+
+
+def _follow_bandwidths(hw: Hardware, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A new peak ``bandwidth`` of a level or link with a measured ``achievable_bandwidth``
+    keeps its efficiency per direction (2.98 of 3.35 TB/s stays 89 % of the new peak), unless
+    ``achievable_bandwidth`` is overridden too."""
+    result = dict(overrides)
+    changed: dict[tuple[str, str], list] = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        if len(parts) not in (3, 4) or parts[0] not in ("memories", "links") or \
+                parts[2] != "bandwidth":
+            continue
+        section, name = parts[0], parts[1]
+        if any(k.startswith(f"{section}.{name}.achievable_bandwidth") for k in overrides):
+            continue
+        if section == "memories":
+            entry = next((m for m in hw.memories if m.name == name), None)
+            names = ("read", "write")
+            peak = entry and (entry.peak_read_bandwidth, entry.peak_write_bandwidth)
+            ach = entry and (entry.achievable_read_bandwidth, entry.achievable_write_bandwidth)
+        else:
+            entry = next((x for x in hw.links if x.name == name), None)
+            names = ("forward", "backward")
+            peak = entry and (entry.peak_bandwidth_ab, entry.peak_bandwidth_ba)
+            ach = entry and (entry.achievable_bandwidth_ab, entry.achievable_bandwidth_ba)
+        if entry is None or ach[0] is None:
+            continue
+        new = changed.setdefault((section, name), [list(peak), peak, ach, names])[0]
+        try:
+            if len(parts) == 4:
+                if parts[3] not in names:
+                    continue
+                new[names.index(parts[3])] = units.parse(value, "bandwidth")
+            elif isinstance(value, dict):
+                if value.get("scope", "aggregate") != "aggregate":
+                    continue              # per-instance figures: left to the user
+                first = units.parse(value.get(names[0]), "bandwidth")
+                new[:] = [first, units.parse(value.get(names[1], first), "bandwidth")]
+            else:
+                new[:] = [units.parse(value, "bandwidth")] * 2
+        except (units.UnitError, TypeError):
+            continue                      # the loader reports the bad value itself
+    for (section, name), (new, peak, ach, names) in changed.items():
+        result[f"{section}.{name}.achievable_bandwidth"] = {
+            names[i]: ach[i] * new[i] / peak[i] for i in range(2)}
     return result
 
 

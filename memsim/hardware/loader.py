@@ -123,24 +123,55 @@ def _source(node: Node, required: bool = True) -> str:
     return node.opt("source", str, "")
 
 
-def _bandwidth_pair(node: Node) -> tuple[float, float]:
+def _bandwidth_pair(node: Node, key: str = "bandwidth",
+                    names: tuple[str, str] = ("read", "write"),
+                    scoped: bool = True) -> tuple[float, float]:
     """``bandwidth: 3.35 TB/s`` or ``bandwidth: {read: ..., write: ..., scope: ...}``.
 
-    ``scope`` is ``aggregate`` (default) or ``per_instance``; stored aggregate.
+    ``names`` are the two directions' keys. For memory levels (``scoped``) ``scope``
+    (``{key}_scope`` next to a scalar) is ``aggregate`` (default) or ``per_instance``; stored
+    aggregate. Links have no instances and no scope.
     """
-    instances = node.opt("instances", int, 1, positive=True)
-    if node.has("bandwidth") and isinstance(node.data["bandwidth"], dict):
-        bw = node.child("bandwidth")
-        read = bw.req("read", "bandwidth", positive=True)
-        write = bw.opt("write", "bandwidth", read, positive=True)
-        scope = bw.opt("scope", ("aggregate", "per_instance"), "aggregate")
+    instances = node.opt("instances", int, 1, positive=True) if scoped else 1
+    scope = "aggregate"
+    choices = ("aggregate", "per_instance")
+    if node.has(key) and isinstance(node.data[key], dict):
+        bw = node.child(key)
+        read = bw.req(names[0], "bandwidth", positive=True)
+        write = bw.opt(names[1], "bandwidth", read, positive=True)
+        if scoped:
+            scope = bw.opt("scope", choices, "aggregate")
         bw.close()
     else:
-        read = write = node.req("bandwidth", "bandwidth", positive=True)
-        scope = node.opt("bandwidth_scope", ("aggregate", "per_instance"), "aggregate")
+        read = write = node.req(key, "bandwidth", positive=True)
+        if scoped:
+            scope = node.opt(f"{key}_scope", choices, "aggregate")
     if scope == "per_instance":
         read, write = read * instances, write * instances
     return read, write
+
+
+def _achievable_pair(node: Node, peak: tuple[float, float], names: tuple[str, str],
+                     scoped: bool = True) -> tuple[float | None, float | None, str | None]:
+    """The optional measured ``achievable_bandwidth`` (same forms as ``bandwidth``), at most
+    the peak per direction, with its required ``achievable_source``."""
+    source = node.opt("achievable_source", str, None)
+    if node.opt("achievable_bandwidth", lambda _n, _k, v: v, None) is None:   # absent or null
+        if source is not None:
+            raise node.error("achievable_source", "found achievable_source without "
+                                                  "achievable_bandwidth, expected both or neither")
+        return None, None, None
+    pair = _bandwidth_pair(node, "achievable_bandwidth", names, scoped)
+    for value, top, direction in zip(pair, peak, names):
+        if value > top * (1 + 1e-12):
+            raise node.error("achievable_bandwidth",
+                             f"found {format_quantity(value, 'bandwidth')} ({direction}), "
+                             f"expected at most the peak bandwidth "
+                             f"({format_quantity(top, 'bandwidth')})")
+    if source is None:
+        raise node.error(None, "missing required field 'achievable_source' (a string saying "
+                               "where the achievable bandwidth was measured)")
+    return pair[0], pair[1], source
 
 
 def _memory(node: Node) -> MemoryLevel:
@@ -149,6 +180,7 @@ def _memory(node: Node) -> MemoryLevel:
     capacity = node.req("capacity", "bytes", positive=True)
     instances = node.opt("instances", int, 1, positive=True)
     read, write = _bandwidth_pair(node)
+    a_read, a_write, a_source = _achievable_pair(node, (read, write), ("read", "write"))
     cache = None
     cache_node = node.child("cache", required=False)
     if cache_node is not None:
@@ -183,8 +215,9 @@ def _memory(node: Node) -> MemoryLevel:
         raise node.error(None, "kind 'flash' needs a 'flash' section (page, channels, "
                                "channel_bandwidth, latency_to_first_byte, queue_depth)")
     level = MemoryLevel(
-        name=name, kind=kind, capacity_bytes=capacity, read_bandwidth=read,
-        write_bandwidth=write,
+        name=name, kind=kind, capacity_bytes=capacity, peak_read_bandwidth=read,
+        peak_write_bandwidth=write, achievable_read_bandwidth=a_read,
+        achievable_write_bandwidth=a_write, achievable_source=a_source,
         latency_s=node.opt("latency", "time", 0.0, nonnegative=True),
         instances=instances,
         per=node.opt("per", str, None),
@@ -205,16 +238,13 @@ def _link(node: Node) -> Link:
     between = node.req("between", list)
     if len(between) != 2 or not all(isinstance(x, str) for x in between):
         raise node.error("between", f"found {between!r}, expected a list of two level names")
-    if node.has("bandwidth") and isinstance(node.data["bandwidth"], dict):
-        bw = node.child("bandwidth")
-        ab = bw.req("forward", "bandwidth", positive=True)
-        ba = bw.opt("backward", "bandwidth", ab, positive=True)
-        bw.close()
-    else:
-        ab = ba = node.req("bandwidth", "bandwidth", positive=True)
+    names = ("forward", "backward")
+    ab, ba = _bandwidth_pair(node, "bandwidth", names, scoped=False)
+    a_ab, a_ba, a_source = _achievable_pair(node, (ab, ba), names, scoped=False)
     link = Link(
-        name=name, kind=node.req("kind", str), a=between[0], b=between[1], bandwidth_ab=ab,
-        bandwidth_ba=ba, latency_s=node.opt("latency", "time", 0.0, nonnegative=True),
+        name=name, kind=node.req("kind", str), a=between[0], b=between[1], peak_bandwidth_ab=ab,
+        peak_bandwidth_ba=ba, achievable_bandwidth_ab=a_ab, achievable_bandwidth_ba=a_ba,
+        achievable_source=a_source, latency_s=node.opt("latency", "time", 0.0, nonnegative=True),
         overhead_s=node.opt("overhead", "time", 0.0, nonnegative=True),
         peer_to_peer=node.opt("peer_to_peer", bool, False), source=_source(node),
     )

@@ -63,13 +63,17 @@ class FlashSpec:
 
 @dataclass(frozen=True)
 class MemoryLevel:
-    """One memory level. ``capacity_bytes`` is per instance (e.g. per SM for ``sram``)."""
+    """One memory level. ``capacity_bytes`` is per instance (e.g. per SM for ``sram``).
+
+    Bandwidths are kept as the datasheet ``peak_*`` and, where measured, the ``achievable_*``
+    figure (with ``achievable_source``), like compute rates; ``read_bandwidth`` and
+    ``write_bandwidth`` are what the simulator uses: achievable where given, else peak."""
 
     name: str
     kind: str
     capacity_bytes: int
-    read_bandwidth: float               # bytes/s, aggregate over instances
-    write_bandwidth: float              # bytes/s, aggregate over instances
+    peak_read_bandwidth: float          # bytes/s, aggregate over instances
+    peak_write_bandwidth: float         # bytes/s, aggregate over instances
     latency_s: float = 0.0
     instances: int = 1
     per: str | None = None              # what one instance belongs to, e.g. "sm"
@@ -79,6 +83,21 @@ class MemoryLevel:
     cache: CacheSpec | None = None
     flash: FlashSpec | None = None
     source: str = ""
+    achievable_read_bandwidth: float | None = None
+    achievable_write_bandwidth: float | None = None
+    achievable_source: str | None = None
+
+    @property
+    def read_bandwidth(self) -> float:
+        """The read bandwidth the simulator uses: achievable where measured, else peak."""
+        a = self.achievable_read_bandwidth
+        return a if a is not None else self.peak_read_bandwidth
+
+    @property
+    def write_bandwidth(self) -> float:
+        """The write bandwidth the simulator uses: achievable where measured, else peak."""
+        a = self.achievable_write_bandwidth
+        return a if a is not None else self.peak_write_bandwidth
 
     @property
     def total_capacity_bytes(self) -> int:
@@ -99,24 +118,49 @@ class MemoryLevel:
 
 @dataclass(frozen=True)
 class Link:
-    """A link between two levels or devices; bandwidth per direction (a->b, b->a)."""
+    """A link between two levels or devices; bandwidth per direction (a->b, b->a).
+
+    As for memory levels, ``peak_*`` is the datasheet figure and ``achievable_*`` (with
+    ``achievable_source``) a measured one; ``bandwidth_ab``/``bandwidth_ba`` and
+    ``bandwidth(src, dst)`` are what the simulator uses (achievable where given, else peak)."""
 
     name: str
     kind: str                           # pcie | nvlink | nvme | noc | ...
     a: str
     b: str
-    bandwidth_ab: float                 # bytes/s from a to b
-    bandwidth_ba: float                 # bytes/s from b to a
+    peak_bandwidth_ab: float            # bytes/s from a to b
+    peak_bandwidth_ba: float            # bytes/s from b to a
     latency_s: float = 0.0
     overhead_s: float = 0.0             # fixed cost per transfer
     peer_to_peer: bool = False
     source: str = ""
+    achievable_bandwidth_ab: float | None = None
+    achievable_bandwidth_ba: float | None = None
+    achievable_source: str | None = None
+
+    @property
+    def bandwidth_ab(self) -> float:
+        a = self.achievable_bandwidth_ab
+        return a if a is not None else self.peak_bandwidth_ab
+
+    @property
+    def bandwidth_ba(self) -> float:
+        a = self.achievable_bandwidth_ba
+        return a if a is not None else self.peak_bandwidth_ba
 
     def bandwidth(self, src: str, dst: str) -> float:
+        """The bandwidth from ``src`` to ``dst`` the simulator uses (achievable, else peak)."""
+        return self._direction(src, dst, self.bandwidth_ab, self.bandwidth_ba)
+
+    def peak_bandwidth(self, src: str, dst: str) -> float:
+        """The datasheet peak bandwidth from ``src`` to ``dst``."""
+        return self._direction(src, dst, self.peak_bandwidth_ab, self.peak_bandwidth_ba)
+
+    def _direction(self, src: str, dst: str, ab: float, ba: float) -> float:
         if (src, dst) == (self.a, self.b):
-            return self.bandwidth_ab
+            return ab
         if (src, dst) == (self.b, self.a):
-            return self.bandwidth_ba
+            return ba
         raise InputError(f"link {self.name!r} joins {self.a!r} and {self.b!r}, "
                          f"not {src!r} -> {dst!r}")
 

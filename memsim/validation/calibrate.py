@@ -2,10 +2,10 @@
 
 Every constant comes from a ceiling, never from fitting a case's error:
 
-* ``hbm`` bandwidth and the per-kernel fixed cost (``gpu.launch_overhead``): a least-squares
+* ``hbm`` achievable bandwidth (the datasheet peak stays ``bandwidth``) and the per-kernel fixed cost (``gpu.launch_overhead``): a least-squares
   fit (relative errors) of ``t = a + 2B / BW`` over the device copies (cudaMemcpy and the
   copy kernel) of the calibration split;
-* ``pcie`` bandwidth and per-copy overhead: the same fit of ``t = a + B / BW`` over the pinned
+* ``pcie`` achievable bandwidth and per-copy overhead: the same fit of ``t = a + B / BW`` over the pinned
   host<->device copies (``overhead = a - latency``);
 * ``bf16_wgmma`` achievable: the best calibration GEMM (cuBLAS nvjet, wgmma) as
   ``flops / (t - launch_overhead)``;
@@ -76,7 +76,8 @@ def calibrate(device: str = "h100", hw=None) -> dict:
     flash = [c for c in cases if c.family == "attention_prefill"
              and c.params["backend"] == "flash"]
     fbest = max(flash, key=lambda c: c.flops / c.time_s)
-    base = hw.with_overrides({"gpu.launch_overhead": a, "memories.hbm.bandwidth": bw})
+    base = hw.with_overrides({"gpu.launch_overhead": a, "memories.hbm.achievable_bandwidth": bw,
+                              "memories.hbm.achievable_source": "calibration"})
     model = map_case(fbest)
     lo, hi = 50e12, hw.find_rate("bf16_mma")[1].peak
     for _ in range(18):

@@ -42,7 +42,7 @@ __all__ = ["CaseModel", "map_case", "FAMILY_OF", "model_family"]
 _FA2_TRAITS = re.compile(r"Flash_fwd_kernel_traits<(\d+), (\d+), (\d+), (\d+)")
 _CUTLASS = re.compile(r"AttentionKernel<[^,]+, arch::Sm80, \d+, (\d+), (\d+), (\d+)")
 _CUDNN = re.compile(r"_(\d+)x(\d+)x(\d+)_\dx\dx\d")
-_NVJET = re.compile(r"nvjet_sm90_tst_(\d+)x(\d+)_(\d+)x(\d+)_")
+_NVJET = re.compile(r"nvjet_sm90_tst_(\d+)x(\d+)_(\d+)x(\d+)_(?:(\d+)x(\d+)_)?")
 
 # cuDNN sm90 flash fprop: 384 threads = 1 producer + 2 consumer warpgroups of 64 rows each.
 CUDNN_SM90_ROWS_PER_WARPGROUP = 64
@@ -51,6 +51,8 @@ CUDNN_SM90_CONSUMERS = 2
 # current V (K) tile is used: a two-deep pipeline. memsim's SRAM for it (Q + 2 x (K+V)) gives
 # 2 blocks per SM, the occupancy the 255 (FA2) / 128 x 256 (fmha d=128) registers allow.
 FA2_STAGES = 2
+# map nvjet's cluster field to gemm_tiled's cluster_m/cluster_n (TMA multicast)
+MULTICAST = True
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,18 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     m = _NVJET.search(k.name)
     if not m:
         raise InputError(f"case {case.id!r}: no nvjet tile field in {k.name!r}")
-    cm, cn, ck, stages = (int(g) for g in m.groups())
+    cm, cn, ck, stages = (int(g) for g in m.groups()[:4])
     # cuBLAS is column-major: torch's C[m,n] = A @ B runs as C^T = B^T A^T, so cuBLAS's M is
     # memsim's n and cuBLAS's N is memsim's m.
-    return ({"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
-             "instruction": "bf16_wgmma"}, f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}")
+    sched = {"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
+             "instruction": "bf16_wgmma"}
+    ev = f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}"
+    if MULTICAST and m.group(5):
+        # the cluster field ({M}x{N} CTAs, TMA multicast of the shared operand), same swap
+        clm, cln = int(m.group(5)), int(m.group(6))
+        sched.update(cluster_m=cln, cluster_n=clm)
+        ev += f" cluster {clm}x{cln}"
+    return sched, ev
 
 
 def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> CaseModel | None:

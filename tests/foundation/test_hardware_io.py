@@ -86,7 +86,7 @@ def test_raw_float_fallback_round_trips(h100):
     # a bandwidth that no short unit string reproduces exactly still reads back exactly
     odd = h100.with_overrides({"memories.hbm.bandwidth": 1 / 3 * 1e13})
     assert parse_hardware(odd.to_yaml()) == odd
-    assert odd.memory("hbm").read_bandwidth == 1 / 3 * 1e13
+    assert odd.memory("hbm").peak_read_bandwidth == 1 / 3 * 1e13
 
 
 def test_brief_example(h100):
@@ -162,10 +162,29 @@ def test_override_can_remove_an_optional_field(h100):
 def test_override_one_direction_of_a_scalar_bandwidth(h100):
     variant = apply_overrides(h100, {"memories.hbm.bandwidth.read": "4 TB/s",
                                      "links.pcie.bandwidth.backward": "32 GB/s"})
-    hbm = variant.memory("hbm")
-    assert (hbm.read_bandwidth, hbm.write_bandwidth) == (4e12, h100.memory("hbm").write_bandwidth)
-    pcie = variant.link("pcie")
-    assert (pcie.bandwidth_ab, pcie.bandwidth_ba) == (h100.link("pcie").bandwidth_ab, 32e9)
+    hbm, old = variant.memory("hbm"), h100.memory("hbm")
+    assert (hbm.peak_read_bandwidth, hbm.peak_write_bandwidth) == (4e12, old.peak_write_bandwidth)
+    pcie, old_pcie = variant.link("pcie"), h100.link("pcie")
+    assert (pcie.peak_bandwidth_ab, pcie.peak_bandwidth_ba) == (old_pcie.peak_bandwidth_ab, 32e9)
+    # the measured achievable figure keeps its efficiency in the changed direction only
+    assert hbm.read_bandwidth == pytest.approx(4e12 * 2.98 / 3.35, rel=1e-12)
+    assert hbm.write_bandwidth == old.write_bandwidth
+    assert pcie.bandwidth_ab == old_pcie.bandwidth_ab
+    assert pcie.bandwidth_ba == pytest.approx(32e9 * 55.1 / 64, rel=1e-12)
+
+
+def test_achievable_bandwidth_overrides_and_round_trip(h100):
+    explicit = h100.with_overrides({"memories.hbm.bandwidth": "4 TB/s",
+                                    "memories.hbm.achievable_bandwidth": "3 TB/s"})
+    assert explicit.memory("hbm").read_bandwidth == explicit.memory("hbm").write_bandwidth == 3e12
+    assert parse_hardware(explicit.to_yaml()) == explicit
+    dropped = h100.with_overrides({"memories.hbm.achievable_bandwidth": None,
+                                   "memories.hbm.achievable_source": None})
+    assert dropped.memory("hbm").read_bandwidth == 3.35e12
+    with pytest.raises(SpecError, match="expected at most the peak bandwidth"):
+        h100.with_overrides({"links.pcie.achievable_bandwidth": "65 GB/s"})
+    with pytest.raises(SpecError, match="achievable_source"):
+        h100.with_overrides({"memories.hbm.achievable_source": None})
 
 
 def test_override_with_no_changes_is_equal(h100):

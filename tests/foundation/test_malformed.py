@@ -41,7 +41,7 @@ EDITS = [
     ('unknown-key-root', 'kind: gpu\n', 'kind: gpu\ncolour: red\n',
      "hw.yaml:4: colour: unknown key 'colour', expected one of: compute, description, fabric, gpu, kind, links, memories, name, sources, version"),
     ('unknown-key-typo', '    instances: 2\n', '    instances: 2\n    instnces: 2\n',
-     "hw.yaml:10: memories[0].instnces: unknown key 'instnces', expected one of: bandwidth, bandwidth_scope, cache, capacity, flash, granularity, instances, kind, latency, max_per_block, name, parent, per, source; did you mean 'instances'?"),
+     "hw.yaml:10: memories[0].instnces: unknown key 'instnces', expected one of: achievable_bandwidth, achievable_source, bandwidth, bandwidth_scope, cache, capacity, flash, granularity, instances, kind, latency, max_per_block, name, parent, per, source; did you mean 'instances'?"),
     ('duplicate-key', '    capacity: 1 GiB\n', '    capacity: 1 GiB\n    capacity: 2 GiB\n',
      "hw.yaml:16: duplicate key 'capacity' (first given on line 15), expected each key once"),
     ('duplicate-level-name', '  - name: hbm\n', '  - name: sram\n',
