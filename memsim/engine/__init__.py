@@ -6,8 +6,10 @@
 
 Bytes are counted by the traffic pass (:mod:`.trafficpass`, numba) over the program in the
 canonical wave-lockstep order; time by simpy (:mod:`.gpu`) at tile granularity (one event per
-step) or block granularity (one event per thread block). Byte counts do not depend on the
-granularity.
+step, the reference), by the same model in numba at block granularity (:mod:`.stepsim`: one
+event per step without simpy; kernel times equal the tile level's), or by a per-block closed
+form at wave granularity (one event per thread block; fast, approximate: errors in
+docs/schedules.md). Byte counts do not depend on the granularity.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Mapping
 
 from ..errors import InputError
 from .gpu import occupancy, run_block, run_tile
+from .stepsim import run_step
 from .program import Access, Kernel, Op, Program, Segment, TensorSpace
 from .trafficpass import operand_bytes, pack, run_pass
 
@@ -118,8 +121,10 @@ def _classes(hw, classes):
 def simulate_program(hardware, kernels, *, granularity: str = "tile",
                      trace: bool = False) -> EngineResult:
     """Execute ``kernels`` (a schedule's program) on ``hardware`` (a GPU with ``sram``,
-    ``l2`` and ``hbm`` levels). ``granularity``: ``"tile"`` (reference: one event per step) or
-    ``"block"``/``"wave"`` (one event per thread block; same bytes, time within a few %).
+    ``l2`` and ``hbm`` levels). ``granularity``: ``"tile"`` (reference: simpy, one event per
+    step), ``"block"`` (the tile model in numba: same bytes, same time) or ``"wave"`` (one
+    event per thread block: same bytes, time within the errors measured in docs/schedules.md,
+    Engine model).
     ``trace`` keeps the busy intervals (tile mode only)."""
     t0 = _time.perf_counter()
     if granularity not in GRANULARITIES:
@@ -141,10 +146,13 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     tile = granularity == "tile"
     pr = run_pass(packed, slots, cls_unit or [0], cls_rate or [1.0], program.n_regions,
                   len(program.tensor_names), max(1, len(units)),
-                  hardware.memory("l2").capacity_bytes, tile)
+                  hardware.memory("l2").capacity_bytes, tile, sparse=granularity == "block")
     units = units or ["none"]
     if tile:
         end, ktimes, machine, events = run_tile(hardware, kernels, packed, pr, units, trace)
+    elif granularity == "block":
+        end, ktimes, machine, events = run_step(hardware, kernels, packed, pr, units,
+                                                cls_unit or [0], cls_rate or [1.0])
     else:
         end, ktimes, machine, events = run_block(hardware, kernels, packed, pr, units)
     loads, stores = float(pr.tensor_l2_read.sum()), float(pr.tensor_l2_write.sum())

@@ -16,7 +16,8 @@ Time model (per kernel; kernels run back to back, each after ``launch_overhead_s
   per-SM share of the class's effective rate; co-resident blocks queue on them.
 * HBM reads and writes share one channel (a DRAM bus); L2 reads and writes are separate.
 
-The block mode replaces the per-step events by one event per block whose duration is the
+The wave mode (granularity ``wave``; ``block`` is the step-level numba port in
+:mod:`.stepsim`) replaces the per-step events by one event per block whose duration is the
 pipeline's closed form over the block's aggregates, with the bandwidth shares of the moment
 it starts (blocks running on the GPU and on its SM); see :func:`_block_duration`. Its event
 loop (:func:`_block_sim`) is a numba heap with simpy's tie order, not simpy itself.
@@ -404,7 +405,7 @@ def _block_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, nsteps, b_load, b_s
 
 
 def run_block(hw, kernels, packed, passres, units):
-    """Block-level timing: one event per thread block (numba event loop, no simpy)."""
+    """Wave-mode timing: one event per thread block (numba event loop, no simpy)."""
     m = Machine(hw, units)
     pr = passres
     sram = hw.memory("sram")

@@ -177,12 +177,16 @@ class PassResult:
     blk_first_load: np.ndarray
     blk_first_hbm: np.ndarray
     blk_last_store: np.ndarray
-    blk_unit: np.ndarray            # [NB, U] seconds of each compute unit (alone on an SM)
+    blk_unit: np.ndarray            # [NB, U] seconds of each compute unit (alone on an SM);
+                                    # zeros with ``sparse`` (the block mode sums its own)
     st_load: np.ndarray | None      # [NSTEP] per-step values for the tile mode
     st_store: np.ndarray | None
     st_hbm: np.ndarray | None
     st_wb: np.ndarray | None
     st_unit: np.ndarray | None      # [NSTEP, U]
+    sp_g: np.ndarray | None = None  # steps with HBM traffic (block mode), sorted by step
+    sp_hbm: np.ndarray | None = None    # their HBM read bytes (L2 misses)
+    sp_wb: np.ndarray | None = None     # their HBM write-back bytes (evictions)
 
 
 @numba.njit(cache=True)
@@ -229,7 +233,7 @@ def _compact(q_reg, q_stamp, head, tail, stamp):
 def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
           seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
           op_coef, op_soff, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
-          n_units, capacity, record):
+          n_units, capacity, record, sp_cap):
     n_cls = cls_unit.shape[0]
     nb = blk_seg.shape[0] - 1
     nk = kernel_blk.shape[0] - 1
@@ -255,6 +259,14 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
     s_hbm = np.zeros(ns)
     s_wb = np.zeros(ns)
     s_unit = np.zeros((ns, n_units))
+    # without per-step arrays, the steps that touch HBM are kept sparse (the block mode's
+    # step simulation needs them; most steps hit in L2)
+    # (fixed capacity: growing arrays inside this loop halves its speed; on overflow the
+    # count goes on and the caller runs the pass again with the exact capacity)
+    sp_n = 0
+    sp_g = np.empty(sp_cap, np.int64)
+    sp_hb = np.empty(sp_cap)
+    sp_wb = np.empty(sp_cap)
     # LRU as a queue of (region, stamp) touches with lazy deletion: a touch is two stores,
     # evictions pop the oldest entry whose stamp is still the region's last touch.
     stamp = np.full(n_regions, -1, np.int64)
@@ -375,11 +387,12 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                             amount *= size_pool[op_soff[o] + j]
                         c = op_cls[o]
                         c_ops[c] += amount
-                        u = cls_unit[c]
-                        sec = amount / cls_rate[c]
-                        b_unit[b, u] += sec
-                        if record:
-                            s_unit[g, u] += sec
+                        if sp_cap == 0:     # block mode times units in its own simulation
+                            u = cls_unit[c]
+                            sec = amount / cls_rate[c]
+                            b_unit[b, u] += sec
+                            if record:
+                                s_unit[g, u] += sec
                     b_load[b] += ld
                     b_store[b] += st
                     b_hbm[b] += hb
@@ -396,6 +409,12 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                         s_store[g] = st
                         s_hbm[g] = hb
                         s_wb[g] = wb
+                    elif hb > 0 or wb > 0:
+                        if sp_n < sp_cap:
+                            sp_g[sp_n] = g
+                            sp_hb[sp_n] = hb
+                            sp_wb[sp_n] = wb
+                        sp_n += 1
                     # advance the cursor
                     cstep[q] = t + 1
                     p = cpos[q] + 1
@@ -416,22 +435,34 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                 t_hw[rtensor[r]] += rsize[r]
     return (t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, peak, footprint, b_load, b_store, b_hbm,
             b_wb, b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb,
-            s_unit)
+            s_unit, sp_n, sp_g, sp_hb, sp_wb)
 
 
 def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions: int,
-             n_tensors: int, n_units: int, l2_capacity: float, record: bool) -> PassResult:
-    """Run the traffic pass; ``record`` keeps per-step arrays (tile mode)."""
+             n_tensors: int, n_units: int, l2_capacity: float, record: bool,
+             sparse: bool = False) -> PassResult:
+    """Run the traffic pass; ``record`` keeps per-step arrays (tile mode), ``sparse`` the
+    steps with HBM traffic (block mode)."""
     p = packed
-    out = _pass(p.kernel_blk, np.asarray(kernel_slots, np.int64), p.blk_seg, p.blk_step,
+    sp_cap = 2 * int(n_regions) + 4096 if sparse and not record else 0
+    while True:
+        out = _pass(p.kernel_blk, np.asarray(kernel_slots, np.int64), p.blk_seg, p.blk_step,
                 p.seg_idx_off, p.seg_idx_len, p.seg_acc, p.seg_nload, p.seg_op, p.acc_tensor,
                 p.acc_base, p.acc_stride, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef,
                 p.op_soff, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
                 np.asarray(cls_rate, np.float64), int(n_regions), int(n_tensors), int(n_units),
-                float(l2_capacity), bool(record))
+                float(l2_capacity), bool(record), sp_cap)
+        if out[-4] <= sp_cap or not sparse:
+            break
+        sp_cap = int(out[-4])
     (t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, peak, footprint, b_load, b_store, b_hbm, b_wb,
-     b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb, s_unit) = out
+     b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb, s_unit,
+     sp_n, sp_g, sp_hb, sp_wb) = out
+    sp_n = min(sp_n, sp_cap)
+    sp_g, sp_hb, sp_wb = sp_g[:sp_n], sp_hb[:sp_n], sp_wb[:sp_n]
     rec = (lambda x: x) if record else (lambda x: None)
+    order = np.argsort(sp_g, kind="stable")     # lockstep order -> step order
     return PassResult(t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, float(peak), float(footprint),
                       b_load, b_store, b_hbm, b_wb, b_miss, b_fload, b_fhbm, b_lstore, b_unit,
-                      rec(s_load), rec(s_store), rec(s_hbm), rec(s_wb), rec(s_unit))
+                      rec(s_load), rec(s_store), rec(s_hbm), rec(s_wb), rec(s_unit),
+                      sp_g[order], sp_hb[order], sp_wb[order])

@@ -110,11 +110,12 @@ def test_trace_records_transfers_and_compute():
     assert max(e.end for e in er.trace) <= er.time_s
 
 
-# -- coarse mode vs tile level -------------------------------------------------------------------
-# Measured agreement of the block-level closed form with the tile-level simulation. The 2 %
+# -- wave mode (per-block closed form) vs tile level ----------------------------------------------
+# Measured agreement of the wave mode's closed form with the tile-level simulation. The 2 %
 # cases are the steady-state flash2/chunked pipelines; GEMM (2-4 %), causal GQA flash2,
 # flash1, and the multi-kernel / short-block schedules (standard, square_tiling,
-# flash_decoding: 5-13 %) are within 15 %, recorded here as the current state.
+# flash_decoding: 5-13 %) are within 15 %. The block mode (equal to tile level) is tested
+# side by side in test_engine_granularity.py.
 AGREE_2PCT = [
     ("flash2", attn(b=2, h=16, n=2048, d=128), {}),
     ("flash2", AttentionWorkload(4, 16, 16, 1024, 1024, 128, True, 256, None, "bf16"), {}),
@@ -135,21 +136,21 @@ AGREE_15PCT = [
 
 
 @pytest.mark.parametrize("kind,w,opts", AGREE_2PCT, ids=lambda x: str(x)[:20])
-def test_block_mode_time_within_2_percent(kind, w, opts):
+def test_wave_mode_time_within_2_percent(kind, w, opts):
     sched = get_schedule(kind).from_dict(opts, w, HW)
     ks = sched.kernels()
     tile = simulate_program(HW, ks, granularity="tile")
-    block = simulate_program(HW, ks, granularity="block")
+    block = simulate_program(HW, ks, granularity="wave")
     assert block.levels == tile.levels
     assert block.time_s == pytest.approx(tile.time_s, rel=0.02)
 
 
 @pytest.mark.parametrize("kind,w,opts", AGREE_15PCT, ids=lambda x: str(x)[:20])
-def test_block_mode_time_within_15_percent(kind, w, opts):
+def test_wave_mode_time_within_15_percent(kind, w, opts):
     sched = get_schedule(kind).from_dict(opts, w, HW)
     ks = sched.kernels()
     tile = simulate_program(HW, ks, granularity="tile")
-    block = simulate_program(HW, ks, granularity="block")
+    block = simulate_program(HW, ks, granularity="wave")
     assert block.levels == tile.levels
     assert block.time_s == pytest.approx(tile.time_s, rel=0.15)
 
