@@ -281,19 +281,6 @@ class Source(Unit):
         super().__init__(env, name, timing, lanes, 1, [], [(outputs, EACH)])
         self.tokens = tokens
 
-    def _fire_at(self, now, ins, outs, first: bool, last: bool) -> None:
-        """Fire at cycle ``now``: pop one token per input, push the results (after the unit's
-        latency) and advance the row position and the next allowed firing cycle."""
-        self.now = now
-        results = self.fire([ch.pop(now) for ch in ins], first, last)
-        latency = self.latency
-        for chs, value in zip(outs, results):
-            for ch in chs:
-                ch.push(value, now, latency)
-        self.firings += 1
-        self.k = 0 if last else self.k + 1
-        self.next_fire = now + self.cycles
-
     def run(self, local: bool = True):
         env = self.env
         out_channels = self.outputs[0][0]
