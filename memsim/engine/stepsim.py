@@ -51,6 +51,30 @@ def _sift_down(ht, hs, hi, size, t, sq, slot):
 
 
 @numba.njit(cache=True, inline="always")
+def _issue_load(lb, hbb, now, sm, l2r_free, l2r_rate, sm_in_free, sm_in_bw, hbm_free, hbm_rate,
+                hbm_lat, l2_lat):
+    """Issue one step's loads at ``now`` (``lb`` bytes through L2, ``hbb`` of them missing to
+    HBM) on the FIFO "free at" channels, as the tile level does; returns the arrival time and
+    the new free times of the L2 read and HBM channels (the SM's input channel is updated in
+    ``sm_in_free``)."""
+    if lb == 0 and hbb == 0:
+        return now, l2r_free, hbm_free
+    done = (l2r_free if l2r_free > now else now) + lb / l2r_rate
+    l2r_free = done
+    si = sm_in_free[sm]
+    e2 = (si if si > now else now) + lb / sm_in_bw
+    sm_in_free[sm] = e2
+    if e2 > done:
+        done = e2
+    if hbb:
+        hbm_free = (hbm_free if hbm_free > now else now) + hbb / hbm_rate
+        e3 = hbm_free + hbm_lat
+        if e3 > done:
+            done = e3
+    return done + l2_lat, l2r_free, hbm_free
+
+
+@numba.njit(cache=True, inline="always")
 def _q_insert(qt, qs, qi, head, count, mask, t, sq, slot):
     """Insert (t, sq, slot) into the sorted ring ``q*[head .. head+count)``, scanning from
     the tail; ``sq`` is larger than every queued one, so it goes after equal times. Returns
@@ -268,24 +292,9 @@ def _step_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, blk_step, blk_sp, sp
                 ph = 0
                 while True:
                     for x in range(lo, hi_):   # loads issued now, queued in the ring
-                        lb = buf[slot, x, 0]
-                        hbb = buf[slot, x, 2]
-                        if lb == 0 and hbb == 0:
-                            done = now
-                        else:
-                            done = (l2r_free if l2r_free > now else now) + lb / l2r_rate
-                            l2r_free = done
-                            si = sm_in_free[sm]
-                            e2 = (si if si > now else now) + lb / sm_in_bw
-                            sm_in_free[sm] = e2
-                            if e2 > done:
-                                done = e2
-                            if hbb:
-                                hbm_free = (hbm_free if hbm_free > now else now) + hbb / hbm_rate
-                                e3 = hbm_free + hbm_lat
-                                if e3 > done:
-                                    done = e3
-                            done += l2_lat
+                        done, l2r_free, hbm_free = _issue_load(
+                            buf[slot, x, 0], buf[slot, x, 2], now, sm, l2r_free, l2r_rate,
+                            sm_in_free, sm_in_bw, hbm_free, hbm_rate, hbm_lat, l2_lat)
                         w = r_head[slot] + r_cnt[slot]
                         ring[slot, w - S if w >= S else w] = done
                         r_cnt[slot] += 1
@@ -302,24 +311,9 @@ def _step_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, blk_step, blk_sp, sp
                             hbm_free = (hbm_free if hbm_free > now else now) + wbb / hbm_rate
                     if t + S - 1 < n:          # the load S-1 steps ahead
                         x = t + S - 1
-                        lb = buf[slot, x, 0]
-                        hbb = buf[slot, x, 2]
-                        if lb == 0 and hbb == 0:
-                            done = now
-                        else:
-                            done = (l2r_free if l2r_free > now else now) + lb / l2r_rate
-                            l2r_free = done
-                            si = sm_in_free[sm]
-                            e2 = (si if si > now else now) + lb / sm_in_bw
-                            sm_in_free[sm] = e2
-                            if e2 > done:
-                                done = e2
-                            if hbb:
-                                hbm_free = (hbm_free if hbm_free > now else now) + hbb / hbm_rate
-                                e3 = hbm_free + hbm_lat
-                                if e3 > done:
-                                    done = e3
-                            done += l2_lat
+                        done, l2r_free, hbm_free = _issue_load(
+                            buf[slot, x, 0], buf[slot, x, 2], now, sm, l2r_free, l2r_rate,
+                            sm_in_free, sm_in_bw, hbm_free, hbm_rate, hbm_lat, l2_lat)
                         w = r_head[slot] + r_cnt[slot]
                         ring[slot, w - S if w >= S else w] = done
                         r_cnt[slot] += 1
