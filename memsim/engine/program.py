@@ -41,11 +41,16 @@ class Access(NamedTuple):
 
 
 class Op(NamedTuple):
-    """``coef * sizes[j]`` operations (FLOPs, or exponentials) of instruction class ``cls``."""
+    """``coef * sizes[j]`` operations (FLOPs, or exponentials) of instruction class ``cls``.
+
+    ``issue`` >= 1 is the work the units are busy for per counted operation: a tensor-core
+    kernel that computes a whole padded tile (e.g. 128 query rows of which 1 is valid) is
+    timed for ``issue * coef * sizes[j]`` operations while only the useful ones are counted."""
 
     cls: str
     coef: float
     sizes: np.ndarray | None = None
+    issue: float = 1.0
 
 
 class Segment(NamedTuple):

@@ -417,7 +417,7 @@ def run_step(hw, kernels, packed, passres, units, cls_unit, cls_rate, max_moves=
         np.asarray(pr.kernel_flush, np.float64),
         np.array([k.sram_bytes for k in kernels], np.float64), p.blk_step, blk_sp,
         pr.sp_g, pr.sp_hbm, pr.sp_wb, p.blk_seg, p.seg_idx_off, p.seg_idx_len, p.seg_acc,
-        p.seg_nload, p.seg_op, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef, p.op_soff,
+        p.seg_nload, p.seg_op, p.acc_coef, p.acc_soff, p.op_cls, p.op_tcoef, p.op_soff,
         p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
         np.asarray(cls_rate, np.float64), max(1, len(units)), hw.gpu.sms,
         hw.gpu.launch_overhead_s, l2.read_bandwidth, l2.write_bandwidth, hbm.read_bandwidth,

@@ -53,6 +53,7 @@ class PackedProgram:
     op_cls: np.ndarray
     op_coef: np.ndarray
     op_soff: np.ndarray
+    op_tcoef: np.ndarray        # coef x issue: the operations the units are timed for
     seg_opd: np.ndarray         # [NS+1] first operand (SRAM read by compute) of each segment
     opd_tensor: np.ndarray
     opd_coef: np.ndarray
@@ -96,7 +97,7 @@ def pack(kernels) -> PackedProgram:
         c = classes.get(o[0])
         if c is None:
             c = classes[o[0]] = len(classes)
-        return (c, o[1], sizes_off(o[2]))
+        return (c, o[1], sizes_off(o[2]), o[1] * o[3])
 
     acc_append = acc_rows.append
     for kernel in kernels:
@@ -142,7 +143,7 @@ def pack(kernels) -> PackedProgram:
         kernel_blk.append(len(blk_seg) - 1)
 
     acc = np.array(acc_rows, dtype=np.float64).reshape(-1, 5)
-    ops = np.array(op_rows, dtype=np.float64).reshape(-1, 3)
+    ops = np.array(op_rows, dtype=np.float64).reshape(-1, 4)
     opd = np.array(opd_rows, dtype=np.float64).reshape(-1, 3)
     i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
     return PackedProgram(
@@ -151,6 +152,7 @@ def pack(kernels) -> PackedProgram:
         acc[:, 0].astype(np.int64), acc[:, 1].astype(np.int64), acc[:, 2].astype(np.int64),
         acc[:, 3].copy(), acc[:, 4].astype(np.int64),
         ops[:, 0].astype(np.int64), ops[:, 1].copy(), ops[:, 2].astype(np.int64),
+        ops[:, 3].copy(),
         i64(seg_opd), opd[:, 0].astype(np.int64), opd[:, 1].copy(), opd[:, 2].astype(np.int64),
         np.concatenate(idx_chunks) if idx_chunks else np.zeros(0, np.int64),
         np.concatenate(size_chunks) if size_chunks else np.zeros(0, np.float64),
@@ -232,7 +234,7 @@ def _compact(q_reg, q_stamp, head, tail, stamp):
 @numba.njit(cache=True, error_model="numpy")
 def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
           seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
-          op_coef, op_soff, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
+          op_coef, op_soff, op_tcoef, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
           n_units, capacity, record, sp_cap):
     n_cls = cls_unit.shape[0]
     nb = blk_seg.shape[0] - 1
@@ -382,14 +384,12 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                         tail += 1
                         clock += 1
                     for o in range(seg_op[s], seg_op[s + 1]):
-                        amount = op_coef[o]
-                        if op_soff[o] >= 0:
-                            amount *= size_pool[op_soff[o] + j]
+                        size = size_pool[op_soff[o] + j] if op_soff[o] >= 0 else 1.0
                         c = op_cls[o]
-                        c_ops[c] += amount
+                        c_ops[c] += op_coef[o] * size
                         if sp_cap == 0:     # block mode times units in its own simulation
                             u = cls_unit[c]
-                            sec = amount / cls_rate[c]
+                            sec = op_tcoef[o] * size / cls_rate[c]
                             b_unit[b, u] += sec
                             if record:
                                 s_unit[g, u] += sec
@@ -449,7 +449,7 @@ def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions:
         out = _pass(p.kernel_blk, np.asarray(kernel_slots, np.int64), p.blk_seg, p.blk_step,
                 p.seg_idx_off, p.seg_idx_len, p.seg_acc, p.seg_nload, p.seg_op, p.acc_tensor,
                 p.acc_base, p.acc_stride, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef,
-                p.op_soff, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
+                p.op_soff, p.op_tcoef, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
                 np.asarray(cls_rate, np.float64), int(n_regions), int(n_tensors), int(n_units),
                 float(l2_capacity), bool(record), sp_cap)
         if out[-4] <= sp_cap or not sparse:

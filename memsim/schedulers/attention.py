@@ -44,11 +44,16 @@ class _Attention(Schedule):
         return b * w.kv_heads + h // w.group_size
 
     def _compute(self, coef_rows: float, sizes) -> tuple:
-        """Q Kᵀ, exp, P V of one tile: ``2·Br·Bc·d`` FLOPs each, ``Br·Bc`` exponentials."""
-        ops = [Op(self.instruction, 2.0 * self.d * coef_rows, sizes)]
+        """Q Kᵀ, exp, P V of one tile: ``2·Br·Bc·d`` FLOPs each, ``Br·Bc`` exponentials.
+
+        With the ``compute_rows`` option the units are timed for the rows rounded up to a
+        multiple of it (the padded tile a kernel computes); the counts stay ``Br``."""
+        pad = self.options.get("compute_rows")
+        issue = -(-coef_rows // pad) * pad / coef_rows if pad and coef_rows > 0 else 1.0
+        ops = [Op(self.instruction, 2.0 * self.d * coef_rows, sizes, issue)]
         if self.exp_class:
-            ops.append(Op(self.exp_class, coef_rows, sizes))
-        ops.append(Op(self.instruction, 2.0 * self.d * coef_rows, sizes))
+            ops.append(Op(self.exp_class, coef_rows, sizes, issue))
+        ops.append(Op(self.instruction, 2.0 * self.d * coef_rows, sizes, issue))
         return tuple(ops)
 
     def _blocks_default(self, need, br=128, bc=128):
@@ -78,10 +83,21 @@ class _Attention(Schedule):
     @classmethod
     def _options(cls, node):
         return {"block_q": cls._block_option(node, "block_q"),
-                "block_k": cls._block_option(node, "block_k")}
+                "block_k": cls._block_option(node, "block_k"),
+                **cls._compute_rows_option(node)}
+
+    @classmethod
+    def _compute_rows_option(cls, node) -> dict:
+        # padded tensor-core work: only the schedules whose tiles have one row count per op
+        if cls.kind not in ("flash2", "chunked", "flash_decoding"):
+            return {}
+        return {"compute_rows": node.opt("compute_rows", int, None, minimum=1)}
 
     def _resolved(self) -> dict:
-        return {"block_q": self.br, "block_k": self.bc}
+        out = {"block_q": self.br, "block_k": self.bc}
+        if self.options.get("compute_rows"):
+            out["compute_rows"] = self.options["compute_rows"]
+        return out
 
 
 @register_schedule

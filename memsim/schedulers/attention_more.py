@@ -190,7 +190,8 @@ class FlashDecoding(_Attention):
     @classmethod
     def _options(cls, node):
         return {"block_k": cls._block_option(node, "block_k"),
-                "splits": node.opt("splits", int, None, minimum=1)}
+                "splits": node.opt("splits", int, None, minimum=1),
+                **cls._compute_rows_option(node)}
 
     def _need(self, bc):
         w = self.workload
@@ -218,7 +219,7 @@ class FlashDecoding(_Attention):
         self.sram_combine = (self.stages + 1) * (self.nq * self.d + self.nq) * STATS
 
     def _resolved(self):
-        return {"block_q": self.nq, "block_k": self.bc, "splits": self.splits}
+        return {**super()._resolved(), "block_q": self.nq, "splits": self.splits}
 
     def kernels(self):
         p = Program()

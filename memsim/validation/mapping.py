@@ -1,5 +1,9 @@
 """Map each measured GPU case to a memsim run configuration, from the evidence in the data.
 
+Attention kernels compute whole query tiles (padding included), so every attention mapping
+sets ``compute_rows`` to the kernel's tile height (kBlockM, kQueriesPerBlock, 16 for sm80
+wmma, 128 for the sm90 cuDNN CTA).
+
 The evidence is what Nsight Compute recorded: kernel names (template arguments and name
 fields reveal tile sizes, stage counts and instruction classes), grid sizes (split counts) and
 shared memory per block. Every mapping is an ordinary run configuration: a user can write the
@@ -116,17 +120,17 @@ def _attention_schedule(case) -> tuple[dict, str]:
         if "splitkv" in k.name:
             splits = k.grid[1]
             return ({"kind": "flash_decoding", "block_k": bn, "splits": splits,
-                     "instruction": "bf16_mma", "stages": FA2_STAGES},
+                     "instruction": "bf16_mma", "stages": FA2_STAGES, "compute_rows": bm},
                     f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>, grid.y={splits}")
         return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES}, f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
+                 "stages": FA2_STAGES, "compute_rows": bm}, f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
     if backend == "efficient":
         m = _CUTLASS.search(name)
         if not m:
             raise InputError(f"case {case.id!r}: no cutlass AttentionKernel in {k.name!r}")
         bq, bk = int(m.group(1)), int(m.group(2))
         return ({"kind": "flash2", "block_q": bq, "block_k": bk, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES}, f"{k.name} <{bq},{bk},{m.group(3)}>")
+                 "stages": FA2_STAGES, "compute_rows": bq}, f"{k.name} <{bq},{bk},{m.group(3)}>")
     if backend == "cudnn":
         m = _CUDNN.search(name)
         if not m:
@@ -138,15 +142,15 @@ def _attention_schedule(case) -> tuple[dict, str]:
             # the K/V pipeline depth whose SRAM is closest to the reported shared memory
             stages = min(range(1, 9), key=lambda s: abs((bq * d + 2 * s * bn * d) * 2 - smem))
             return ({"kind": "flash2", "block_q": bq, "block_k": bn, "instruction": "bf16_wgmma",
-                     "stages": int(stages)},
+                     "stages": int(stages), "compute_rows": bq},
                     f"{k.name[:60]} {bm}x{bn}x{m.group(3)}, {smem} B smem")
         # sm80 wmma decode kernel: split over gridDim.x when a reduction kernel follows
         if len(case.kernels) > 1:
             return ({"kind": "flash_decoding", "block_k": bn, "splits": k.grid[0],
-                     "instruction": "bf16_mma", "stages": FA2_STAGES},
+                     "instruction": "bf16_mma", "stages": FA2_STAGES, "compute_rows": bm},
                     f"{k.name[:60]} {bm}x{bn}, grid.x={k.grid[0]} + lean_reduction")
         return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES}, f"{k.name[:60]} {bm}x{bn}")
+                 "stages": FA2_STAGES, "compute_rows": bm}, f"{k.name[:60]} {bm}x{bn}")
     if backend == "math":
         return ({"kind": "standard", "intermediate_dtype": "fp32", "instruction": "fp32_fma",
                  "block_q": 128, "block_k": 128, "stages": 1},

@@ -127,3 +127,58 @@ compute:
         parse_hardware(unsourced, "t.yaml")
     with pytest.raises(SpecError, match="expected at most the peak bandwidth"):
         parse_hardware(text.replace("achievable_bandwidth: 0.9 TB/s", "achievable_bandwidth: 1.1 TB/s"), "t.yaml")
+
+
+# -- compute_rows: padded tensor-core tiles ------------------------------------------------------
+from memsim.workloads import AttentionWorkload  # noqa: E402
+
+
+def _attn(kind, w, granularity="block", **opts):
+    sched = get_schedule(kind).from_dict(opts, w, HW)
+    return sched, simulate_program(HW, sched.kernels(), granularity=granularity)
+
+
+@pytest.mark.parametrize("kind,opts", [
+    ("flash2", {"block_q": 128, "block_k": 64}),
+    ("flash_decoding", {"block_k": 128, "splits": 4}),
+    ("chunked", {"block_q": 64, "block_k": 128})])
+def test_compute_rows_times_the_padded_tile_and_counts_the_useful_work(kind, opts):
+    """seq_q = 1 on a kernel that computes 128-row tiles: FLOPs, exponentials and bytes stay
+    those of the one valid row; the tensor and SFU units are busy for 128 rows."""
+    w = AttentionWorkload(2, 8, 8, 1, 4096, 128, False, None, None, "bf16")
+    _, base = _attn(kind, w, **opts)
+    s, pad = _attn(kind, w, compute_rows=128, **opts)
+    assert pad.flops == base.flops and pad.exps == base.exps
+    assert pad.levels == base.levels
+    assert pad.busy_s["tensor"] == pytest.approx(128 * base.busy_s["tensor"], rel=1e-12)
+    assert pad.busy_s["cuda_cores"] == pytest.approx(128 * base.busy_s["cuda_cores"],
+                                                     rel=1e-12)
+    assert pad.time_s > base.time_s
+    assert s.resolved()["compute_rows"] == 128
+
+
+def test_compute_rows_rounds_each_block_up_to_a_multiple():
+    # 200 query rows in blocks of 128: 128 (no padding) + 72 (padded to 128)
+    w = AttentionWorkload(1, 4, 4, 200, 512, 64, False, None, None, "bf16")
+    _, base = _attn("flash2", w, block_q=128, block_k=64)
+    _, pad = _attn("flash2", w, block_q=128, block_k=64, compute_rows=128)
+    assert pad.flops == base.flops
+    assert pad.busy_s["tensor"] == pytest.approx(base.busy_s["tensor"] * 256 / 200, rel=1e-12)
+    # a multiple of 16 (an mma.sync tile height): 128 -> 128, 72 -> 80
+    _, m16 = _attn("flash2", w, block_q=128, block_k=64, compute_rows=16)
+    assert m16.busy_s["tensor"] == pytest.approx(base.busy_s["tensor"] * 208 / 200, rel=1e-12)
+
+
+def test_compute_rows_tile_and_block_granularity_agree():
+    w = AttentionWorkload(2, 8, 8, 1, 2048, 128, False, None, None, "bf16")
+    _, tile = _attn("flash2", w, "tile", block_q=128, block_k=64, compute_rows=128)
+    _, block = _attn("flash2", w, "block", block_q=128, block_k=64, compute_rows=128)
+    assert block.time_s == pytest.approx(tile.time_s, rel=1e-9)
+
+
+def test_compute_rows_is_checked():
+    w = AttentionWorkload(1, 4, 4, 256, 256, 64, False, None, None, "bf16")
+    with pytest.raises(InputError, match="compute_rows"):
+        get_schedule("flash2").from_dict({"compute_rows": 0}, w, HW)
+    with pytest.raises(InputError, match="compute_rows"):   # not an option of standard
+        get_schedule("standard").from_dict({"compute_rows": 16}, w, HW)
