@@ -57,6 +57,7 @@ class RunConfig:
     trace: bool = False
     source: str | None = None
     data: Mapping = field(default_factory=dict, compare=False, repr=False)
+    l2_dirty_bytes: float | None = None
 
     def with_overrides(self, overrides: Iterable[tuple[str, Any]]) -> "RunConfig":
         """A new RunConfig with ``--set``-style overrides applied to this one's data."""
@@ -188,14 +189,28 @@ def _from_document(doc: Document, source: str | None) -> RunConfig:
                         "schedule, e.g. {kind: flash2})", root.data)
     schedule = _load_schedule(sched_node, workload, hardware, entry)
     sim = root.child("simulation", required=False)
-    granularity, trace = "tile", False
+    granularity, trace, dirty = "tile", False, None
     if sim is not None:
         granularity = sim.opt("granularity", GRANULARITIES, "tile")
         trace = sim.opt("trace", bool, False)
+        dirty = _l2_dirty(sim, hardware)
         sim.close()
     root.close()
     return RunConfig(hardware, hardware_name, workload, kind, schedule, granularity, trace,
-                     source, doc.data)
+                     source, doc.data, dirty)
+
+
+def _l2_dirty(sim, hardware) -> float | None:
+    """``simulation.l2_dirty_at_start``: absent, L2 starts empty; else it starts full of other
+    data of which this many bytes are dirty."""
+    value = sim.opt("l2_dirty_at_start", "bytes", None, nonnegative=True)
+    if value is None:
+        return None
+    cap = hardware.memory("l2").capacity_bytes if hardware.has_memory("l2") else 0.0
+    if value < 0 or value > cap:
+        raise sim.error("l2_dirty_at_start", f"expected bytes between 0 and the L2 capacity "
+                                              f"({cap:,.0f} B), got {value:,.0f} B")
+    return float(value)
 
 
 def load_run_config(source: "str | Path | Mapping | RunConfig",

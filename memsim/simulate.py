@@ -62,7 +62,8 @@ def simulate_tiled(cfg: RunConfig) -> Result:
     """Simulate a workload whose schedule emits a tile program (attention, gemm)."""
     from .engine import simulate_program
     kernels = cfg.schedule.kernels()
-    er = simulate_program(cfg.hardware, kernels, granularity=cfg.granularity, trace=cfg.trace)
+    er = simulate_program(cfg.hardware, kernels, granularity=cfg.granularity, trace=cfg.trace,
+                          l2_dirty_bytes=cfg.l2_dirty_bytes)
     levels = level_traffic(cfg.hardware, er)
     flops_by_class = {str(k): v for k, v in _get(er, "flops_by_class", {}).items()}
     flops = _get(er, "flops", None)
@@ -86,8 +87,16 @@ def simulate_tiled(cfg: RunConfig) -> Result:
         busy_s=dict(_get(er, "busy_s", {}) or {}),
         trace=tuple(_event_record(e) for e in trace) if trace is not None else None,
         simulation={"granularity": cfg.granularity, "events": _get(er, "events", None),
-                    "wall_s": _get(er, "wall_s", None)},
+                    "wall_s": _get(er, "wall_s", None), **_l2_start(cfg, er)},
     )
+
+
+def _l2_start(cfg: RunConfig, er) -> dict:
+    """The L2 state at the start, when the run configuration sets one."""
+    if cfg.l2_dirty_bytes is None:
+        return {}
+    return {"l2_dirty_at_start": cfg.l2_dirty_bytes,
+            "l2_dirty_writeback": _get(er, "dirty_writeback", 0.0)}
 
 
 # -- adapters over the engine's result ----------------------------------------------------------

@@ -27,9 +27,11 @@ from .trafficpass import operand_bytes, pack, run_pass
 
 __all__ = ["simulate_program", "EngineResult", "LevelCounters", "KernelTiming", "TraceEvent",
            "Kernel", "Segment", "Access", "Op", "Program", "TensorSpace", "occupancy",
-           "GRANULARITIES"]
+           "GRANULARITIES", "DIRTY_TENSOR"]
 
 GRANULARITIES = ("tile", "block", "wave")
+DIRTY_TENSOR = "l2_dirty_at_start"
+"""Result tensor entry of the write-back of data dirty in L2 before the program starts."""
 
 
 def _whole(x: float):
@@ -104,6 +106,8 @@ class EngineResult:
     events: int
     wall_s: float
     trace: tuple | None = field(default=None, repr=False)
+    kernel_end_writeback: float = 0.0   # HBM writes that drain dirty L2 data at kernel ends
+    dirty_writeback: float = 0.0        # write-back of the data dirty in L2 at the start
 
 
 def _classes(hw, classes):
@@ -119,13 +123,16 @@ def _classes(hw, classes):
 
 
 def simulate_program(hardware, kernels, *, granularity: str = "tile",
-                     trace: bool = False) -> EngineResult:
+                     trace: bool = False, l2_dirty_bytes: float | None = None) -> EngineResult:
     """Execute ``kernels`` (a schedule's program) on ``hardware`` (a GPU with ``sram``,
     ``l2`` and ``hbm`` levels). ``granularity``: ``"tile"`` (reference: simpy, one event per
     step), ``"block"`` (the tile model in numba: same bytes, same time) or ``"wave"`` (one
     event per thread block: same bytes, time within the errors measured in docs/schedules.md,
     Engine model).
-    ``trace`` keeps the busy intervals (tile mode only)."""
+    ``trace`` keeps the busy intervals (tile mode only). ``l2_dirty_bytes``: None, L2 starts
+    empty (cold); a number, L2 starts full of other data, that many bytes of it dirty (what a
+    benchmark's L2 flush, or a previous workload, leaves): evicted first, the dirty part is
+    written back to HBM, which takes HBM time (tensor ``l2_dirty_at_start`` of the result)."""
     t0 = _time.perf_counter()
     if granularity not in GRANULARITIES:
         raise InputError(f'"granularity" must be one of {", ".join(GRANULARITIES)}, '
@@ -146,7 +153,8 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     tile = granularity == "tile"
     pr = run_pass(packed, slots, cls_unit or [0], cls_rate or [1.0], program.n_regions,
                   len(program.tensor_names), max(1, len(units)),
-                  hardware.memory("l2").capacity_bytes, tile, sparse=granularity == "block")
+                  hardware.memory("l2").capacity_bytes, tile, sparse=granularity == "block",
+                  l2_dirty_bytes=l2_dirty_bytes)
     units = units or ["none"]
     if tile:
         end, ktimes, machine, events = run_tile(hardware, kernels, packed, pr, units, trace)
@@ -163,7 +171,8 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
         "sram": LevelCounters(_whole(float(opd.sum()) + stores), _whole(loads + stores),
                               _whole(machine.sram.peak_bytes)),
         "l2": LevelCounters(_whole(loads), _whole(stores), _whole(pr.l2_peak)),
-        "hbm": LevelCounters(_whole(pr.tensor_hbm_read.sum()), _whole(pr.tensor_hbm_write.sum()),
+        "hbm": LevelCounters(_whole(pr.tensor_hbm_read.sum()),
+                             _whole(pr.tensor_hbm_write.sum() + pr.dirty_writeback),
                              _whole(pr.footprint)),
     }
     flops_by_class = {c: _whole(v) for c, v in zip(packed.classes, pr.class_ops.tolist())}
@@ -175,6 +184,9 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
                       "hbm_read": _whole(pr.tensor_hbm_read[i]),
                       "hbm_write": _whole(pr.tensor_hbm_write[i])}
                for i, name in enumerate(program.tensor_names)}
+    if l2_dirty_bytes is not None:
+        tensors[DIRTY_TENSOR] = {"sram_read": 0, "l2_read": 0, "l2_write": 0, "hbm_read": 0,
+                                 "hbm_write": _whole(pr.dirty_writeback)}
     sms = hardware.gpu.sms
     ktuple = tuple(KernelTiming(name, grid, o, math.ceil(grid / (o * sms) * 100) / 100, s, e)
                    for (name, grid, o, s, e) in ktimes)
@@ -182,4 +194,5 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     if trace and machine.trace is not None:
         tr = tuple(TraceEvent(*e) for e in machine.trace)
     return EngineResult(end, levels, flops_by_class, flops, exps, ktuple, machine.busy(),
-                        tensors, granularity, events, _time.perf_counter() - t0, tr)
+                        tensors, granularity, events, _time.perf_counter() - t0, tr,
+                        float(pr.kernel_flush.sum()), float(pr.dirty_writeback))

@@ -189,6 +189,7 @@ class PassResult:
     sp_g: np.ndarray | None = None  # steps with HBM traffic (block mode), sorted by step
     sp_hbm: np.ndarray | None = None    # their HBM read bytes (L2 misses)
     sp_wb: np.ndarray | None = None     # their HBM write-back bytes (evictions)
+    dirty_writeback: float = 0.0        # write-back of the data dirty in L2 at the start
 
 
 @numba.njit(cache=True)
@@ -235,15 +236,15 @@ def _compact(q_reg, q_stamp, head, tail, stamp):
 def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
           seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
           op_coef, op_soff, op_tcoef, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
-          n_units, capacity, record, sp_cap):
+          n_units, capacity, record, sp_cap, dirty0, dirty_chunk):
     n_cls = cls_unit.shape[0]
     nb = blk_seg.shape[0] - 1
     nk = kernel_blk.shape[0] - 1
     nstep = blk_step[nb]
-    t_rd = np.zeros(n_tensors)
-    t_wr = np.zeros(n_tensors)
-    t_hr = np.zeros(n_tensors)
-    t_hw = np.zeros(n_tensors)
+    t_rd = np.zeros(n_tensors + 1)      # slot n_tensors: data dirty in L2 before the start
+    t_wr = np.zeros(n_tensors + 1)
+    t_hr = np.zeros(n_tensors + 1)
+    t_hw = np.zeros(n_tensors + 1)
     c_ops = np.zeros(n_cls)
     k_flush = np.zeros(nk)
     b_load = np.zeros(nb)
@@ -271,19 +272,43 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
     sp_wb = np.empty(sp_cap)
     # LRU as a queue of (region, stamp) touches with lazy deletion: a touch is two stores,
     # evictions pop the oldest entry whose stamp is still the region's last touch.
-    stamp = np.full(n_regions, -1, np.int64)
-    qcap = 2 * n_regions + 1024
+    # With ``dirty0`` >= 0 L2 starts full of other data (what a benchmark's L2 flush or a
+    # previous workload leaves): regions n_regions.. of ``dirty_chunk`` bytes fill the capacity,
+    # ``dirty0`` of it dirty, spread evenly through the LRU order. They are evicted first (in
+    # that order); dirty ones are written back (tensor slot n_tensors) and never drained at a
+    # kernel's end.
+    n_pre = 0
+    if dirty0 >= 0:
+        n_pre = int(round(capacity / dirty_chunk))
+    n_dirty = int(round(dirty0 / dirty_chunk)) if dirty0 > 0 else 0
+    n_all = n_regions + n_pre
+    stamp = np.full(n_all, -1, np.int64)
+    qcap = 2 * n_all + 1024
     q_reg = np.empty(qcap, np.int64)
     q_stamp = np.empty(qcap, np.int64)
     head = 0
     tail = 0
     clock = 0
-    resident = np.zeros(n_regions, np.bool_)
-    dirty = np.zeros(n_regions, np.bool_)
-    seen = np.zeros(n_regions, np.bool_)
-    rsize = np.zeros(n_regions)
-    rtensor = np.zeros(n_regions, np.int64)
+    resident = np.zeros(n_all, np.bool_)
+    dirty = np.zeros(n_all, np.bool_)
+    seen = np.zeros(n_all, np.bool_)
+    rsize = np.zeros(n_all)
+    rtensor = np.zeros(n_all, np.int64)
     used = 0.0
+    for x in range(n_pre):
+        r = n_regions + x
+        rsize[r] = dirty_chunk if x < n_pre - 1 else capacity - x * dirty_chunk
+        rtensor[r] = n_tensors
+        resident[r] = True
+        # chunk x is dirty when it crosses a multiple of n_pre / n_dirty (even spread)
+        dirty[r] = (x + 1) * n_dirty // n_pre > x * n_dirty // n_pre
+        stamp[r] = clock
+        q_reg[tail] = r
+        q_stamp[tail] = clock
+        tail += 1
+        clock += 1
+        used += rsize[r]
+    pre_used = used
     peak = 0.0
     footprint = 0.0
     for k in range(nk):
@@ -367,6 +392,8 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                             head += 1
                             resident[v] = False
                             used -= rsize[v]
+                            if v >= n_regions:
+                                pre_used -= rsize[v]
                             if dirty[v]:
                                 dirty[v] = False
                                 wb += rsize[v]
@@ -376,8 +403,8 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                         rsize[r] = nbytes
                         rtensor[r] = ten
                         used += nbytes
-                        if used > peak:
-                            peak = used
+                        if used - pre_used > peak:
+                            peak = used - pre_used
                         stamp[r] = clock
                         q_reg[tail] = r
                         q_stamp[tail] = clock
@@ -440,9 +467,16 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
 
 def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions: int,
              n_tensors: int, n_units: int, l2_capacity: float, record: bool,
-             sparse: bool = False) -> PassResult:
+             sparse: bool = False, l2_dirty_bytes: float | None = None) -> PassResult:
     """Run the traffic pass; ``record`` keeps per-step arrays (tile mode), ``sparse`` the
-    steps with HBM traffic (block mode)."""
+    steps with HBM traffic (block mode). ``l2_dirty_bytes``: None for an empty L2 at the
+    start; else L2 starts full of other, least recently used data of which that many bytes
+    (spread evenly) are dirty: the write-back of those evicted is ``dirty_writeback`` (and in
+    the steps' write-backs, hence in time; exact to 1/512 of the capacity)."""
+    # None: L2 starts empty; a number: L2 starts full of other data, that many bytes dirty
+    dirty0 = -1.0 if l2_dirty_bytes is None else float(min(max(l2_dirty_bytes, 0.0),
+                                                            l2_capacity))
+    chunk = l2_capacity / 512.0           # granularity of that data in the LRU order
     p = packed
     sp_cap = 2 * int(n_regions) + 4096 if sparse and not record else 0
     while True:
@@ -451,7 +485,7 @@ def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions:
                 p.acc_base, p.acc_stride, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef,
                 p.op_soff, p.op_tcoef, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
                 np.asarray(cls_rate, np.float64), int(n_regions), int(n_tensors), int(n_units),
-                float(l2_capacity), bool(record), sp_cap)
+                float(l2_capacity), bool(record), sp_cap, dirty0, chunk)
         if out[-4] <= sp_cap or not sparse:
             break
         sp_cap = int(out[-4])
@@ -462,7 +496,9 @@ def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions:
     sp_g, sp_hb, sp_wb = sp_g[:sp_n], sp_hb[:sp_n], sp_wb[:sp_n]
     rec = (lambda x: x) if record else (lambda x: None)
     order = np.argsort(sp_g, kind="stable")     # lockstep order -> step order
+    dirty_wb = float(t_hw[-1])
+    t_rd, t_wr, t_hr, t_hw = t_rd[:-1], t_wr[:-1], t_hr[:-1], t_hw[:-1]
     return PassResult(t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, float(peak), float(footprint),
                       b_load, b_store, b_hbm, b_wb, b_miss, b_fload, b_fhbm, b_lstore, b_unit,
                       rec(s_load), rec(s_store), rec(s_hbm), rec(s_wb), rec(s_unit),
-                      sp_g[order], sp_hb[order], sp_wb[order])
+                      sp_g[order], sp_hb[order], sp_wb[order], dirty_wb)

@@ -12,7 +12,14 @@ Every constant comes from a ceiling, never from fitting a case's error:
 * ``bf16_mma`` achievable: the rate at which memsim reproduces the fastest calibration FA2
   prefill case (the only mma.sync ceiling in the data: cuBLAS uses wgmma), found by bisection;
 * ``fp32_fma`` achievable: the best FFMA GEMM kernel of the math backend
-  (``flops / gpu__time_duration``) in the calibration split.
+  (``flops / gpu__time_duration``) in the calibration split;
+* ``l2_dirty_after_flush`` (a property of the timing protocol, not of the GPU; used as
+  ``simulation.l2_dirty_at_start`` by :mod:`.mapping`): do_bench writes a 256 MB buffer
+  before each call, so a kernel starts with L2 full of it, partly dirty, and pays the
+  write-back of what it evicts; Nsight (which flushes L2 itself) does not. Measured as the
+  extra event time over Nsight kernel time of the short (<= 200 us) read-only memory-bound
+  calibration cases with footprints >= 2x L2 (median, beyond the median gap of the cases
+  with footprints <= L2/4), times the HBM bandwidth.
 
 ``python -m memsim.validation.calibrate`` prints the values and their sources as YAML.
 """
@@ -85,7 +92,21 @@ def calibrate(device: str = "h100", hw=None) -> dict:
         t = predict_case(model, _with(base, bf16_mma=mid))[0]
         lo, hi = (mid, hi) if t > fbest.time_s else (lo, mid)
     out["bf16_mma"] = ((lo * hi) ** 0.5, [fbest.id])
+    out["l2_dirty_after_flush"] = _dirty_after_flush(cases, hw.memory("l2").capacity_bytes, bw)
     return out
+
+
+def _dirty_after_flush(cases, l2: float, bw: float):
+    """Bytes of the flush buffer dirty in L2 when a timed call starts (see the docstring)."""
+    timed = [c for c in cases if c.kernels and c.params.get("backend") != "math"
+             and c.family not in ("copy_h2d", "copy_d2h")]
+    gap_cases = [c for c in timed if c.dram_read_bytes <= l2 / 4]
+    gap = float(np.median([c.time_s - c.kernel_time_s for c in gap_cases]))
+    big = [c for c in timed if c.dram_read_bytes >= 2 * l2 and c.kernel_time_s <= 200e-6
+           and c.dram_write_bytes <= 0.05 * c.dram_read_bytes
+           and c.hbm_bytes / c.kernel_time_s >= 0.8 * bw]
+    extra = float(np.median([c.time_s - c.kernel_time_s - gap for c in big]))
+    return extra * bw, [c.id for c in gap_cases + big]
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -88,26 +88,21 @@ def _tiled(model: CaseModel, hw) -> tuple[float, float, float, dict]:
     """Simulate a tiled case; returns time, comparable HBM bytes, L2 read bytes, detail."""
     from ..config import load_run_config
     from ..engine import simulate_program
-    from ..engine.gpu import occupancy
-    from ..engine.trafficpass import pack, run_pass
     cfg = dict(model.config)
     if hw is not None:          # a calibrated variant: pass it as plain data
         cfg["hardware"] = hw.to_dict()
     rc = load_run_config(cfg)
     hw = rc.hardware
     kernels = rc.schedule.kernels()
-    er = simulate_program(hw, kernels, granularity=rc.granularity)
-    # end-of-kernel write-back, which Nsight does not count (see the module docstring)
-    packed = pack(kernels)
-    slots = [max(1, occupancy(hw, k) * hw.gpu.sms) for k in kernels]
-    ncls = max(1, len(packed.classes))
-    pr = run_pass(packed, slots, [0] * ncls, [1.0] * ncls, kernels[0].program.n_regions,
-                  len(kernels[0].program.tensor_names), 1, hw.memory("l2").capacity_bytes,
-                  False)
-    flush = float(pr.kernel_flush.sum())
+    er = simulate_program(hw, kernels, granularity=rc.granularity,
+                          l2_dirty_bytes=rc.l2_dirty_bytes)
+    # Nsight sees neither the end-of-kernel write-back nor (it flushes L2 before each kernel)
+    # that of the data dirty at the start (see the module docstring)
+    flush, dirty = er.kernel_end_writeback, er.dirty_writeback
     hbm_r, hbm_w = float(er.levels["hbm"].read_bytes), float(er.levels["hbm"].write_bytes)
-    return (er.time_s, hbm_r + hbm_w - flush, float(er.levels["l2"].read_bytes),
+    return (er.time_s, hbm_r + hbm_w - flush - dirty, float(er.levels["l2"].read_bytes),
             {"hbm_read": hbm_r, "hbm_write": hbm_w, "end_of_kernel_writeback": flush,
+             "l2_dirty_writeback": dirty,
              "schedule": dict(rc.schedule.resolved())})
 
 

@@ -57,6 +57,12 @@ CUDNN_SM90_CONSUMERS = 2
 FA2_STAGES = 2
 # map nvjet's cluster field to gemm_tiled's cluster_m/cluster_n (TMA multicast)
 MULTICAST = True
+# The committed H100 times come from do_bench, which writes a 256 MB buffer before each call:
+# every timed kernel starts with L2 full of it and pays the write-back of the dirty part it
+# evicts. Bytes dirty, as memsim.validation.calibrate measures them on the calibration split
+# (l2_dirty_after_flush; about half of the 50 MiB L2). Tiled cases simulate with it as
+# ``simulation.l2_dirty_at_start``.
+L2_DIRTY_AFTER_FLUSH = 26.8e6
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,10 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     return sched, ev
 
 
+def _simulation(granularity: str) -> dict:
+    return {"granularity": granularity, "l2_dirty_at_start": L2_DIRTY_AFTER_FLUSH}
+
+
 def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> CaseModel | None:
     """The model of one measured case, or None for records that are not kernels (launch and
     latency figures, which calibrate the preset instead)."""
@@ -184,7 +194,7 @@ def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> Ca
     if case.family in ("attention_prefill", "attention_decode"):
         sched, ev = _attention_schedule(case)
         cfg = {"hardware": hardware, "workload": _attention_workload(case.params),
-               "schedule": sched, "simulation": {"granularity": granularity}}
+               "schedule": sched, "simulation": _simulation(granularity)}
         return CaseModel(case.id, fam, "tiled", cfg, None, ev)
     if case.family == "gemm":
         sched, ev = _gemm_schedule(case)
@@ -192,7 +202,7 @@ def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> Ca
         cfg = {"hardware": hardware,
                "workload": {"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
                             "dtype": "bf16"},
-               "schedule": sched, "simulation": {"granularity": granularity}}
+               "schedule": sched, "simulation": _simulation(granularity)}
         return CaseModel(case.id, fam, "tiled", cfg, None, ev)
     if case.family in ("copy_d2d", "copy_d2d_kernel", "copy_h2d", "copy_d2h"):
         direction = {"copy_d2d": "d2d", "copy_d2d_kernel": "d2d", "copy_h2d": "h2d",
