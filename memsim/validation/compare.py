@@ -111,6 +111,9 @@ def predict_case(model: CaseModel, hw=None) -> tuple[float, float | None, float 
     ``hw`` is a Hardware (default: the h100-sxm preset)."""
     if model.kind == "tiled":
         return _tiled(model, hw)
+    if model.kind == "math":
+        from .math_backend import predict_math_case
+        return predict_math_case(model.case, hw)
     if hw is None:
         from ..hardware import load_hardware
         hw = load_hardware("h100-sxm")

@@ -25,8 +25,9 @@ SDPA cuDNN (sm90)         ``flash2`` with ``bf16_wgmma``, block_q = 2 consumer w
                           the shared memory per block (3 at d=128, 4 at d=64)
 cuDNN decode (sm80)       ``flash_decoding`` (split over gridDim.x with a lean reduction) or
                           ``flash2`` block_q 16, block_k 128, ``bf16_mma``
-SDPA math                 ``standard`` with fp32 intermediates and ``fp32_fma`` (SIMT
-                          sgemm); the upcast/scale/mask passes are not modelled
+SDPA math                 the sequence of kernels it runs (:mod:`.math_backend`): casts,
+                          scale/mask/softmax passes (memory-bound), fp32 SIMT GEMMs
+                          through ``gemm_tiled`` with ``fp32_fma``
 cuBLAS GEMM (nvjet)       ``gemm_tiled`` with ``nvjet_sm90_tst_{M}x{N}_{K}x{stages}``:
                           cuBLAS is column-major, so tile_n = M, tile_m = N; ``bf16_wgmma``
 device / host copies      :mod:`memsim.validation.copies` (memory-bound analytic model over
@@ -36,7 +37,7 @@ device / host copies      :mod:`memsim.validation.copies` (memory-bound analytic
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import InputError
@@ -68,7 +69,8 @@ L2_DIRTY_AFTER_FLUSH = 26.8e6
 @dataclass(frozen=True)
 class CaseModel:
     """How one case is predicted: ``kind`` is ``tiled`` (``config`` is a memsim run
-    configuration) or ``copy`` (``copy`` holds direction and bytes); ``family`` is the
+    configuration), ``copy`` (``copy`` holds direction and bytes) or ``math`` (the math
+    backend's kernel sequence, :mod:`.math_backend`, from ``case``); ``family`` is the
     kernel family the error summary groups by (e.g. ``prefill_flash``)."""
 
     case_id: str
@@ -77,6 +79,7 @@ class CaseModel:
     config: Mapping[str, Any] | None = None
     copy: Mapping[str, Any] | None = None
     evidence: str = ""
+    case: Any = field(default=None, compare=False, repr=False)   # the measured case (``math``)
 
 
 def model_family(case) -> str:
@@ -157,10 +160,6 @@ def _attention_schedule(case) -> tuple[dict, str]:
                     f"{k.name[:60]} {bm}x{bn}, grid.x={k.grid[0]} + lean_reduction")
         return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
                  "stages": FA2_STAGES, "compute_rows": bm}, f"{k.name[:60]} {bm}x{bn}")
-    if backend == "math":
-        return ({"kind": "standard", "intermediate_dtype": "fp32", "instruction": "fp32_fma",
-                 "block_q": 128, "block_k": 128, "stages": 1},
-                f"{len(case.kernels)} kernels: fp32 xmma/simt sgemm (ffma), fp32 softmax")
     raise InputError(f"case {case.id!r}: unknown attention backend {backend!r}")
 
 
@@ -192,6 +191,10 @@ def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> Ca
     latency figures, which calibrate the preset instead)."""
     fam = model_family(case)
     if case.family in ("attention_prefill", "attention_decode"):
+        if case.params["backend"] == "math":
+            return CaseModel(case.id, fam, "math", None, None,
+                             f"{len(case.kernels or ())} kernels: fp32 casts, SIMT GEMMs, "
+                             "softmax and elementwise passes", case)
         sched, ev = _attention_schedule(case)
         cfg = {"hardware": hardware, "workload": _attention_workload(case.params),
                "schedule": sched, "simulation": _simulation(granularity)}

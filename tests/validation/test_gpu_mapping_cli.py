@@ -28,8 +28,6 @@ def ds():
     ("decode_flash_b1h32k4096d128", {"kind": "flash_decoding", "splits": 7}),
     ("decode_cudnn_b1h32k1024d128", {"kind": "flash_decoding", "splits": 8}),
     ("decode_cudnn_b8h32k1024d128", {"kind": "flash2", "block_q": 16, "block_k": 128}),
-    ("attn_math_b4h16n512d64", {"kind": "standard", "intermediate_dtype": "fp32",
-                                "instruction": "fp32_fma"}),
     # nvjet 256x128_64x4, column-major: cuBLAS M (256) is torch's n
     ("gemm_m4096n4096k4096", {"kind": "gemm_tiled", "tile_m": 128, "tile_n": 256, "tile_k": 64,
                               "stages": 4}),
@@ -39,6 +37,11 @@ def test_mapping_from_kernel_evidence(ds, case_id, expect):
     model = map_case(ds.case(case_id))
     sched = model.config["schedule"]
     assert {k: sched[k] for k in expect} == expect
+
+
+def test_math_backend_maps_to_its_kernel_sequence(ds):
+    model = map_case(ds.case("attn_math_b4h16n512d64"))
+    assert model.kind == "math" and model.config is None and model.case.id == model.case_id
 
 
 def test_mapped_configs_run_and_resolve_as_given(ds):
