@@ -206,10 +206,11 @@ def _l2_dirty(sim, hardware) -> float | None:
     value = sim.opt("l2_dirty_at_start", "bytes", None, nonnegative=True)
     if value is None:
         return None
-    cap = hardware.memory("l2").capacity_bytes if hardware.has_memory("l2") else 0.0
+    cap = hardware.memory("l2").lru_capacity_bytes if hardware.has_memory("l2") else 0.0
     if value < 0 or value > cap:
         raise sim.error("l2_dirty_at_start", f"expected bytes between 0 and the L2 capacity "
-                                              f"({cap:,.0f} B), got {value:,.0f} B")
+                                              f"the simulator uses ({cap:,.0f} B), got "
+                                              f"{value:,.0f} B")
     return float(value)
 
 

@@ -153,7 +153,7 @@ def simulate_program(hardware, kernels, *, granularity: str = "tile",
     tile = granularity == "tile"
     pr = run_pass(packed, slots, cls_unit or [0], cls_rate or [1.0], program.n_regions,
                   len(program.tensor_names), max(1, len(units)),
-                  hardware.memory("l2").capacity_bytes, tile, sparse=granularity == "block",
+                  hardware.memory("l2").lru_capacity_bytes, tile, sparse=granularity == "block",
                   l2_dirty_bytes=l2_dirty_bytes)
     units = units or ["none"]
     if tile:

@@ -279,8 +279,13 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
     # kernel's end.
     n_pre = 0
     if dirty0 >= 0:
-        n_pre = int(round(capacity / dirty_chunk))
+        n_pre = int(np.ceil(capacity / dirty_chunk))
     n_dirty = int(round(dirty0 / dirty_chunk)) if dirty0 > 0 else 0
+    n_full = int(capacity // dirty_chunk)
+    if dirty0 >= capacity:
+        n_dirty = n_pre
+    elif n_dirty > n_full:
+        n_dirty = n_full
     n_all = n_regions + n_pre
     stamp = np.full(n_all, -1, np.int64)
     qcap = 2 * n_all + 1024
@@ -300,8 +305,12 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
         rsize[r] = dirty_chunk if x < n_pre - 1 else capacity - x * dirty_chunk
         rtensor[r] = n_tensors
         resident[r] = True
-        # chunk x is dirty when it crosses a multiple of n_pre / n_dirty (even spread)
-        dirty[r] = (x + 1) * n_dirty // n_pre > x * n_dirty // n_pre
+        # chunk x is dirty when it crosses a multiple of n_full / n_dirty (even spread over
+        # the whole chunks; the partial last one only when every chunk is dirty)
+        if x < n_full:
+            dirty[r] = (x + 1) * n_dirty // n_full > x * n_dirty // n_full
+        else:
+            dirty[r] = n_dirty >= n_pre
         stamp[r] = clock
         q_reg[tail] = r
         q_stamp[tail] = clock
@@ -472,11 +481,12 @@ def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions:
     steps with HBM traffic (block mode). ``l2_dirty_bytes``: None for an empty L2 at the
     start; else L2 starts full of other, least recently used data of which that many bytes
     (spread evenly) are dirty: the write-back of those evicted is ``dirty_writeback`` (and in
-    the steps' write-backs, hence in time; exact to 1/512 of the capacity)."""
+    the steps' write-backs, hence in time; to 1/512 of the capacity)."""
     # None: L2 starts empty; a number: L2 starts full of other data, that many bytes dirty
     dirty0 = -1.0 if l2_dirty_bytes is None else float(min(max(l2_dirty_bytes, 0.0),
                                                             l2_capacity))
-    chunk = l2_capacity / 512.0           # granularity of that data in the LRU order
+    # granularity of that data in the LRU order: whole 128 B lines, about 1/512 of L2
+    chunk = float(max(128, round(l2_capacity / 512 / 128) * 128))
     p = packed
     sp_cap = 2 * int(n_regions) + 4096 if sparse and not record else 0
     while True:

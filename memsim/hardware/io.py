@@ -58,6 +58,9 @@ def _cache(cache: CacheSpec, q: _Quantity) -> dict:
         out["sector"] = q(cache.sector_bytes, "bytes")
     _put(out, "associativity", cache.associativity)
     _put(out, "policy", cache.policy, "lru")
+    if cache.reuse_capacity_bytes is not None:
+        out["reuse_capacity"] = q(cache.reuse_capacity_bytes, "bytes")
+        out["reuse_source"] = cache.reuse_source
     return out
 
 

@@ -189,7 +189,17 @@ def _memory(node: Node) -> MemoryLevel:
             sector_bytes=cache_node.opt("sector", "bytes", None, positive=True),
             associativity=cache_node.opt("associativity", int, None, positive=True),
             policy=cache_node.opt("policy", ("lru",), "lru"),
+            reuse_capacity_bytes=cache_node.opt("reuse_capacity", "bytes", None, positive=True),
+            reuse_source=cache_node.opt("reuse_source", str, None),
         )
+        if (cache.reuse_capacity_bytes is None) != (cache.reuse_source is None):
+            raise cache_node.error("reuse_capacity" if cache.reuse_source else "reuse_source",
+                                   "expected both reuse_capacity and reuse_source (where the "
+                                   "reuse capacity was measured), or neither")
+        if cache.reuse_capacity_bytes is not None and cache.reuse_capacity_bytes > capacity:
+            raise cache_node.error("reuse_capacity", f"found {cache.reuse_capacity_bytes:,} B, "
+                                                     f"expected at most the capacity "
+                                                     f"({capacity:,} B)")
         cache_node.close()
     if kind == "cache" and cache is None:
         raise node.error(None, "kind 'cache' needs a 'cache' section (line, sector, "

@@ -31,12 +31,16 @@ def _frozen_map(mapping: Mapping | None) -> Mapping:
 @dataclass(frozen=True)
 class CacheSpec:
     """A level that caches its parent: line and sector sizes, associativity (None = fully
-    associative LRU), replacement policy."""
+    associative LRU), replacement policy. ``reuse_capacity_bytes`` (with ``reuse_source``) is a
+    measured capacity for data re-read across the chip, which the simulator's LRU uses instead
+    of the datasheet capacity (e.g. H100's two L2 partitions keep copies of far data)."""
 
     line_bytes: int
     sector_bytes: int | None = None
     associativity: int | None = None
     policy: str = "lru"
+    reuse_capacity_bytes: int | None = None
+    reuse_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,13 @@ class MemoryLevel:
     @property
     def total_capacity_bytes(self) -> int:
         return self.capacity_bytes * self.instances
+
+    @property
+    def lru_capacity_bytes(self) -> int:
+        """The capacity the simulator's LRU uses: the measured reuse capacity of a cache where
+        given, else the capacity."""
+        reuse = self.cache.reuse_capacity_bytes if self.cache is not None else None
+        return reuse if reuse is not None else self.capacity_bytes
 
     @property
     def read_bandwidth_per_instance(self) -> float:

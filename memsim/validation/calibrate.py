@@ -21,6 +21,14 @@ Every constant comes from a ceiling, never from fitting a case's error:
   calibration cases with footprints >= 2x L2 (median, beyond the median gap of the cases
   with footprints <= L2/4), times the HBM bandwidth.
 
+From the L2 probes (``data/<device>/l2_probes.json``, independent of the split):
+
+* ``l2_reuse_capacity`` (the L2's ``cache.reuse_capacity``): the size of a buffer, re-read by
+  other SMs, of which half misses on the second read (linear interpolation between probes).
+  A fully associative LRU of that capacity keeps what the measured L2 keeps, on balance;
+* ``l2_dirty_measured``: the write-back a read of 256 MB causes right after do_bench's flush
+  (``mapping.L2_DIRTY_AFTER_FLUSH``); ``l2_dirty_after_flush`` above checks it from timing.
+
 ``python -m memsim.validation.calibrate`` prints the values and their sources as YAML.
 """
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compare import load_split, predict_case
-from .data import load_gpu_cases
+from .data import load_gpu_cases, load_l2_probes
 from .mapping import map_case
 
 __all__ = ["calibrate", "fit_linear"]
@@ -93,7 +101,27 @@ def calibrate(device: str = "h100", hw=None) -> dict:
         lo, hi = (mid, hi) if t > fbest.time_s else (lo, mid)
     out["bf16_mma"] = ((lo * hi) ** 0.5, [fbest.id])
     out["l2_dirty_after_flush"] = _dirty_after_flush(cases, hw.memory("l2").capacity_bytes, bw)
+    out.update(l2_from_probes(device))
     return out
+
+
+def l2_from_probes(device: str = "h100") -> dict:
+    """``l2_reuse_capacity`` and ``l2_dirty_measured`` from the L2 probes (module docstring)."""
+    probes, _ = load_l2_probes(device)
+    rr = sorted((p for p in probes if p.experiment == "reread" and p.mode == "other"),
+                key=lambda p: p.bytes)
+    frac = [p.dram_read_bytes / p.bytes for p in rr]
+    cap = None
+    for (a, fa), (b, fb) in zip(zip(rr, frac), zip(rr[1:], frac[1:])):
+        if fa < 0.5 <= fb:
+            cap = a.bytes + (b.bytes - a.bytes) * (0.5 - fa) / (fb - fa)
+            ids = [a.id, b.id]
+            break
+    if cap is None:
+        raise ValueError("the re-read probes never cross a 50% miss rate")
+    flush = max((p for p in probes if p.experiment == "after_flush"), key=lambda p: p.bytes)
+    return {"l2_reuse_capacity": (cap, ids),
+            "l2_dirty_measured": (float(flush.dram_write_bytes), [flush.id])}
 
 
 def _dirty_after_flush(cases, l2: float, bw: float):

@@ -7,7 +7,9 @@ harness in ``validation/harness`` (see ``validation/README.md`` for the schema a
   per kernel for attention, GEMM and copy cases, plus launch and latency figures;
 - ``disk_curve.json``: O_DIRECT read throughput over chunk size x threads, sequential rates and
   a 4 KiB latency histogram of the device machine's disk;
-- ``sdpa_bf16_numerics.npz``: PyTorch SDPA inputs and bf16 outputs on small shapes.
+- ``sdpa_bf16_numerics.npz``: PyTorch SDPA inputs and bf16 outputs on small shapes;
+- ``l2_probes.json``: DRAM counters of read-only probe kernels after a set-up L2 state (how much
+  re-read data L2 keeps; what do_bench's flush leaves dirty), from ``validation/harness/l2_probe.sh``.
 
 Example::
 
@@ -29,11 +31,13 @@ import numpy as np
 from memsim.errors import InputError
 
 __all__ = ["DATA_DIR", "devices", "Kernel", "GpuCase", "GpuDataset", "DiskPoint", "DiskCurve",
-           "NumericsCase", "load_gpu_cases", "load_disk_curve", "load_sdpa_numerics"]
+           "NumericsCase", "load_gpu_cases", "load_disk_curve", "load_sdpa_numerics",
+           "L2Probe", "load_l2_probes"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 GPU_SCHEMA = "memsim.validation.gpu_cases/1"
 DISK_SCHEMA = "memsim.validation.disk/1"
+L2_SCHEMA = "memsim.validation.l2_probes/1"
 
 
 def devices() -> list[str]:
@@ -287,3 +291,33 @@ def load_sdpa_numerics(device: str = "h100") -> list[NumericsCase]:
                                     scale=float(meta["scale"]), meta=_frozen(meta)))
             n += 1
     return out
+
+
+@dataclass(frozen=True)
+class L2Probe:
+    """One profiled probe kernel (l2_probe.py): ``experiment`` is ``reread`` (a buffer of
+    ``bytes`` read a second time; ``mode`` ``other``: by CTAs elsewhere in the grid, ``same``:
+    in the same grid order), ``after_flush`` (a read of ``bytes`` right after do_bench's
+    256 MB ``zero_()``) or ``clean_control`` (the same read with nothing written before)."""
+
+    id: str
+    experiment: str
+    bytes: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    l2_read_bytes: int
+    gpu_time_s: float
+    mode: str | None = None
+
+
+def load_l2_probes(device: str = "h100") -> tuple[tuple[L2Probe, ...], Mapping[str, Any]]:
+    """Load ``data/<device>/l2_probes.json``: (probes, provenance)."""
+    with open(_file(device, "l2_probes.json")) as f:
+        doc = json.load(f)
+    if doc.get("schema") != L2_SCHEMA:
+        raise InputError(f"l2_probes.json of {device!r}: schema {doc.get('schema')!r}, "
+                         f"expected {L2_SCHEMA!r}")
+    probes = tuple(L2Probe(p["id"], p["experiment"], int(p["bytes"]), int(p["dram_read_bytes"]),
+                           int(p["dram_write_bytes"]), int(p["l2_read_bytes"]),
+                           float(p["gpu_time_s"]), p.get("mode")) for p in doc["probes"])
+    return probes, _frozen(doc.get("provenance"))

@@ -39,7 +39,7 @@ Per kernel:
 * **Memory-bound kernels** (everything but the GEMMs), in the manner of :mod:`.copies`:
   ``time = launch_overhead + R_run / hbm.read_bandwidth + W / hbm.write_bandwidth``.
   ``R_run`` (back-to-back run, what the event timing sees) leaves out an input that the
-  previous kernel just wrote when that tensor fits in the L2 (``l2.capacity_bytes``).
+  previous kernel just wrote when that tensor fits in the L2 (``l2.lru_capacity_bytes``, the reuse capacity).
   The HBM bytes compared with Nsight follow Nsight's protocol (validation/README.md caveats
   1-2: the L2 is flushed before every kernel, so every input is read from HBM; the writes still
   dirty in L2 at the kernel's end are not seen): reads = every input once, except a broadcast
@@ -185,7 +185,7 @@ def _visible_writes(r: float, w: float, l2: float) -> float:
 def memory_kernel(hw, op: MathOp, share: float = 1.0, prev_writes=()) -> dict:
     """Prediction of one launch of a memory-bound op carrying ``share`` of its bytes.
     ``prev_writes``: tensor names the previous kernel wrote (L2 reuse in the timed run)."""
-    l2 = hw.memory("l2").capacity_bytes
+    l2 = hw.memory("l2").lru_capacity_bytes
     hbm = hw.memory("hbm")
     bname = op.broadcast[0] if op.broadcast else None
     r_cold = r_run = l2r = 0.0

@@ -85,9 +85,9 @@ def test_block_mode_matches_tile_level(case, results):
 
 # measured max |wave - tile| / tile per schedule over CASES (benchmarks/engine_bench.py),
 # rounded up by 0.5-1 %: the wave mode is the fast approximate mode, documented with these
-# errors (worst: gemm_tiled with stages=1 +37.9 %, flash_decoding's combine kernel +26.6 %)
-WAVE_ERROR = {"flash2": 0.03, "flash1": 0.085, "chunked": 0.02, "gemm_tiled": 0.39,
-              "standard": 0.115, "square_tiling": 0.14, "flash_decoding": 0.275}
+# errors (worst: gemm_tiled with stages=1 +38.5 %, flash_decoding's combine kernel +27.7 %)
+WAVE_ERROR = {"flash2": 0.03, "flash1": 0.085, "chunked": 0.03, "gemm_tiled": 0.39,
+              "standard": 0.115, "square_tiling": 0.14, "flash_decoding": 0.285}
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
@@ -110,7 +110,7 @@ def test_heap_queue_gives_the_same_order_as_the_sorted_ring():
         slots = [occupancy(HW, k) * HW.gpu.sms for k in ks]
         pr = run_pass(p, slots, cu, cr, ks[0].program.n_regions,
                       len(ks[0].program.tensor_names), len(units),
-                      HW.memory("l2").capacity_bytes, False, sparse=True)
+                      HW.memory("l2").lru_capacity_bytes, False, sparse=True)
         ring = run_step(HW, ks, p, pr, units, cu, cr)
         heap = run_step(HW, ks, p, pr, units, cu, cr, max_moves=-1)
         assert ring[0] == heap[0] and ring[1] == heap[1] and ring[3] == heap[3]

@@ -14,8 +14,9 @@ from memsim.simulate import simulate
 from memsim.workloads import AttentionWorkload, GemmWorkload
 
 HW = load_hardware("h100-sxm")
-CAP = HW.memory("l2").capacity_bytes
-CHUNK = CAP / 512           # the granularity of the pre-existing data (trafficpass.run_pass)
+CAP = HW.memory("l2").lru_capacity_bytes
+CHUNK = max(128, round(CAP / 512 / 128) * 128)   # the granularity of the pre-existing data
+N_CHUNKS = -(-CAP // CHUNK)                      # (trafficpass.run_pass)
 
 
 def _gemv(n=16384, k=8192, granularity="block", dirty=None):
@@ -34,9 +35,9 @@ def test_clean_full_l2_is_the_same_as_an_empty_one():
     assert DIRTY_TENSOR not in cold.tensors
 
 
-@pytest.mark.parametrize("dirty_chunks", [512, 256, 100])
+@pytest.mark.parametrize("dirty_chunks", [N_CHUNKS, 256, 100])
 def test_a_stream_larger_than_l2_writes_back_all_the_dirty_data(dirty_chunks):
-    d = dirty_chunks * CHUNK
+    d = min(dirty_chunks * CHUNK, CAP)
     cold, er = _gemv(), _gemv(dirty=d)
     assert er.dirty_writeback == pytest.approx(d, rel=1e-12)
     assert er.tensors[DIRTY_TENSOR]["hbm_write"] == round(d)

@@ -187,6 +187,20 @@ def test_achievable_bandwidth_overrides_and_round_trip(h100):
         h100.with_overrides({"memories.hbm.achievable_source": None})
 
 
+def test_l2_reuse_capacity_is_what_the_lru_uses(h100):
+    l2 = h100.memory("l2")
+    assert l2.capacity_bytes == 50 * 2**20 and l2.lru_capacity_bytes == 39.5e6
+    assert h100.memory("hbm").lru_capacity_bytes == h100.memory("hbm").capacity_bytes
+    assert parse_hardware(h100.to_yaml()) == h100
+    full = h100.with_overrides({"memories.l2.cache.reuse_capacity": None,
+                                "memories.l2.cache.reuse_source": None})
+    assert full.memory("l2").lru_capacity_bytes == 50 * 2**20
+    with pytest.raises(SpecError, match="reuse_source"):
+        h100.with_overrides({"memories.l2.cache.reuse_source": None})
+    with pytest.raises(SpecError, match="expected at most the capacity"):
+        h100.with_overrides({"memories.l2.cache.reuse_capacity": "60 MB"})
+
+
 def test_override_with_no_changes_is_equal(h100):
     assert h100.with_overrides({}) == h100
 

@@ -26,9 +26,9 @@ SLOW_FAMILIES = ("prefill_math", "decode_math")
 MISSES = {
     ("copy_d2d", "hbm_per_case"): "max 10.2% (d2dk_33554432: L2 keeps ~22 MB dirty at kernel "
                                   "end, the model assumes half of L2 = 26 MB)",
-    ("decode_efficient", "time_mape"): "18.3%: b=1 runs 32 blocks (no split-KV) at 2x the "
+    ("decode_efficient", "time_mape"): "18.4%: b=1 runs 32 blocks (no split-KV) at 2x the "
                                        "modelled time (-50%); per-SM bandwidth not modelled",
-    ("decode_efficient", "time_median"): "11.1%: the b>=8 cases stream K/V at ~2.6 TB/s, "
+    ("decode_efficient", "time_median"): "11.2%: the b>=8 cases stream K/V at ~2.6 TB/s, "
                                          "predictions 6-12% fast",
     ("decode_efficient", "hbm_per_case"): "max 50.1% (b1 k1024: 8 MB of K/V hit in L2 across "
                                           "ncu's replay)",
@@ -39,22 +39,21 @@ MISSES = {
                              "~0.75x of the modelled L2 bytes",
     ("gemm_skinny", "l2_per_case"): "max 54.2% (m256 n16384 k4096, an _1x2_h kernel as in "
                                     "gemm; the _2x1_v kernels match within 0.3%)",
-    ("prefill_cudnn", "time_mape"): "17.8%: ping-pong warpgroups overlap softmax with wgmma "
+    ("prefill_cudnn", "time_mape"): "17.0%: ping-pong warpgroups overlap softmax with wgmma "
                                     "inside one CTA; memsim serializes them within a block",
-    ("prefill_cudnn", "time_median"): "17.9% (see time_mape)",
+    ("prefill_cudnn", "time_median"): "16.8% (see time_mape)",
     ("prefill_cudnn", "l2_per_case"): "max 141.1%: TMA loads are under-counted by "
                                       "lts__t_sectors_srcunit_tex, or K/V tiles are shared",
-    ("prefill_efficient", "time_mape"): "44.7%: the cutlass fmha kernel reaches half of FA2's "
+    ("prefill_efficient", "time_mape"): "47.6%: the cutlass fmha kernel reaches half of FA2's "
                                         "mma.sync throughput; one mma rate cannot fit both",
-    ("prefill_efficient", "time_median"): "41.1% (see time_mape)",
-    ("prefill_efficient", "hbm_per_case"): "max 10.5% (causal n2048 d64)",
+    ("prefill_efficient", "time_median"): "41.2% (see time_mape)",
     ("prefill_efficient", "l2_per_case"): "max 29.7% (n8192 d64: fmha 64x64 reads less than "
                                           "Q + all K/V per 64-row block)",
-    ("prefill_flash", "hbm_per_case"): "max 45.4%: causal FA2 re-reads K/V from HBM (measured "
+    ("prefill_flash", "hbm_per_case"): "max 45.1%: causal FA2 re-reads K/V from HBM (measured "
                                        "2x compulsory reads at n=8192); memsim's L2 keeps them",
     ("prefill_flash", "l2_per_case"): "max 39.0% (n512-1024: small grids, fewer K/V re-reads "
                                       "than 1 per row block)",
-    ("prefill_math", "time_median"): "10.5%: the math backend's kernel sequence "
+    ("prefill_math", "time_median"): "10.6%: the math backend's kernel sequence "
                                      "(math_backend.py); the fp32 SIMT QK GEMM at d=64 and the "
                                      "row-wise reduce run 15-45% slower than modelled",
     ("prefill_math", "l2_per_case"): "max 15.1%: the engine's FFMA GEMMs read 10-40% more L2 "
@@ -159,8 +158,16 @@ def test_preset_holds_the_calibration_of_the_calibration_split():
         assert not held & set(ids), f"{key} used held-out cases {held & set(ids)}"
     for name in ("bf16_wgmma", "bf16_mma", "fp32_fma"):
         assert "calibration split" in hw.find_rate(name)[1].achievable_source
-    # the timing protocol's L2 state, which the mapping simulates (not a preset value)
+    # the timing protocol's L2 state, which the mapping simulates (not a preset value): the
+    # probe's direct measurement; the calibration split's event-vs-Nsight timing agrees with
+    # it within 15% (measured 26.9 vs 24.1 MB: the timing figure also holds other gaps)
     from memsim.validation.mapping import L2_DIRTY_AFTER_FLUSH
-    value, ids = got["l2_dirty_after_flush"]
-    assert math.isclose(L2_DIRTY_AFTER_FLUSH, value, rel_tol=0.01), (L2_DIRTY_AFTER_FLUSH, value)
-    assert len(ids) >= 10 and not held & set(ids)
+    measured, _ = got["l2_dirty_measured"]
+    assert math.isclose(L2_DIRTY_AFTER_FLUSH, measured, rel_tol=0.01), (L2_DIRTY_AFTER_FLUSH,
+                                                                         measured)
+    timed, ids = got["l2_dirty_after_flush"]
+    assert abs(timed - measured) <= 0.15 * measured and len(ids) >= 10 and not held & set(ids)
+    # the L2's reuse capacity is the probes' half-miss size
+    reuse, _ = got["l2_reuse_capacity"]
+    assert math.isclose(hw.memory("l2").lru_capacity_bytes, reuse, rel_tol=0.01)
+    assert "l2_probes.json" in hw.memory("l2").cache.reuse_source

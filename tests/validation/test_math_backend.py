@@ -74,7 +74,7 @@ def test_memory_kernel_equal_streams_is_the_copy_rule(hw):
     nb = 100e6
     op = MathOp("x", ("x",), (("a", nb),), (("b", nb),))
     r = memory_kernel(hw, op)
-    hbm, l2 = hw.memory("hbm"), hw.memory("l2").capacity_bytes
+    hbm, l2 = hw.memory("hbm"), hw.memory("l2").lru_capacity_bytes
     assert r["hbm_read"] == nb and r["l2_read"] == nb and r["hbm_write"] == nb
     assert r["hbm_write_visible"] == pytest.approx(nb - l2 / 2)
     assert r["time_s"] == pytest.approx(hw.gpu.launch_overhead_s + nb / hbm.read_bandwidth
@@ -99,7 +99,7 @@ def test_memory_kernel_reuse_and_chunk_share(hw):
 
 
 def test_broadcast_mask_read_once_when_it_fits(hw):
-    l2 = hw.memory("l2").capacity_bytes
+    l2 = hw.memory("l2").lru_capacity_bytes
     small = _by_role(math_ops(_params(b=1, h=4, nq=512, nk=512, causal=True)))["mask_add"]
     es, ls = 4 * 512 * 512, 512 * 512
     r = memory_kernel(hw, small)
