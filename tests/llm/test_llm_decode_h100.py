@@ -74,7 +74,9 @@ def llm_path(ds, hw):
 
 
 def test_llm_decode_attention_time_within_target(llm_path):
-    # measured at writing: MAPE 10.8%, worst b32 k32768 -16.5%, b1 k32768 +15.8%
+    # measured: MAPE 13.0%, every case 1-19% fast (worst b32 k32768 -19.1%, b1 k4096 -19.0%):
+    # the LLM path times FA2's useful rows and a cold L2; the validation mapping adds the
+    # padded 128-row tiles (compute_rows) and the timing's flushed L2 (5.9% over the same cases)
     errs = np.array([(t - c.time_s) / c.time_s for c, t, _ in llm_path])
     assert np.abs(errs).mean() <= TARGETS["time_mape"], errs
 
@@ -90,8 +92,8 @@ def mapped(ds):
     return compare_cases(ds, families=["decode_flash", "decode_cudnn", "decode_efficient"])
 
 
-EFFICIENT_MISS = ("decode_efficient: time MAPE 33.0% (b=1: 32 CTAs without split-KV run "
-                  "3.6-5.6x slower than modelled; per-SM bandwidth is not modelled)")
+EFFICIENT_MISS = ("decode_efficient: time MAPE 24.6% (b=1: 32 CTAs without split-KV run "
+                  "2.0-2.2x slower than modelled; per-SM bandwidth is not modelled)")
 EFFICIENT_HBM_MISS = ("decode_efficient b1 k1024: HBM -50.1% (8 MB of K/V served from L2 "
                       "across Nsight's replay); every other case within 0.2%")
 
