@@ -4,7 +4,8 @@
   writes ``B`` bytes over the shared HBM bus, ``launch_overhead + 2B / hbm_bandwidth``.
   HBM reads ``B``; the writes Nsight Compute sees are those that leave L2 while the kernel
   runs: an LRU L2 fed equal read and write streams ends the kernel with half of it dirty, so
-  ``max(0, B - L2/2)`` (validation/README.md, caveat 1). L2 reads ``B``.
+  ``max(0, B - L2/2)`` with L2 the capacity the LRU uses (``lru_capacity_bytes``: the
+  measured reuse capacity on h100-sxm) (validation/README.md, caveat 1). L2 reads ``B``.
 * Pinned host<->device copy over PCIe: ``overhead + latency + B / pcie_bandwidth``, with the
   preset's ``pcie`` link.
 """
@@ -30,7 +31,7 @@ def predict_copy(hw, direction: str, nbytes: int) -> CopyPrediction:
         hbm = hw.memory("hbm")
         l2 = hw.memory("l2")
         t = hw.gpu.launch_overhead_s + nbytes / hbm.read_bandwidth + nbytes / hbm.write_bandwidth
-        visible = max(0.0, nbytes - l2.total_capacity_bytes / 2)
+        visible = max(0.0, nbytes - l2.lru_capacity_bytes / 2)
         return CopyPrediction(t, nbytes, nbytes, visible, nbytes)
     link = hw.link_between("host", "hbm")
     if link is None:

@@ -24,8 +24,6 @@ SLOW_FAMILIES = ("prefill_math", "decode_math")
 
 # (family, target) -> why it misses, with the held-out figure measured at calibration time.
 MISSES = {
-    ("copy_d2d", "hbm_per_case"): "max 10.2% (d2dk_33554432: L2 keeps ~22 MB dirty at kernel "
-                                  "end, the model assumes half of L2 = 26 MB)",
     ("decode_efficient", "time_mape"): "18.4%: b=1 runs 32 blocks (no split-KV) at 2x the "
                                        "modelled time (-50%); per-SM bandwidth not modelled",
     ("decode_efficient", "time_median"): "11.2%: the b>=8 cases stream K/V at ~2.6 TB/s, "
