@@ -8,6 +8,8 @@ harness in ``validation/harness`` (see ``validation/README.md`` for the schema a
 - ``disk_curve.json``: O_DIRECT read throughput over chunk size x threads, sequential rates and
   a 4 KiB latency histogram of the device machine's disk;
 - ``sdpa_bf16_numerics.npz``: PyTorch SDPA inputs and bf16 outputs on small shapes;
+- ``rechecks.json``: cases re-profiled several times (``validation/harness/recheck.py``), whose
+  medians replace the first record's counters (kept as ``original_kernels``);
 - ``l2_probes.json``: DRAM counters of read-only probe kernels after a set-up L2 state (how much
   re-read data L2 keeps; what do_bench's flush leaves dirty), from ``validation/harness/l2_probe.sh``.
 
@@ -38,6 +40,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 GPU_SCHEMA = "memsim.validation.gpu_cases/1"
 DISK_SCHEMA = "memsim.validation.disk/1"
 L2_SCHEMA = "memsim.validation.l2_probes/1"
+RECHECK_SCHEMA = "memsim.validation.rechecks/1"
 
 
 def devices() -> list[str]:
@@ -100,6 +103,8 @@ class GpuCase:
     run: str
     error: str | None = None
     time_repeat_s: float | None = None  # median of a second run, where one was made
+    original_kernels: tuple[Kernel, ...] | None = None   # first record, where re-profiled
+    recheck_repeats: int = 0            # re-profiled calls behind ``kernels``' counters
 
     @property
     def time_s(self) -> float | None:
@@ -175,6 +180,40 @@ def _kernel(rec: Mapping[str, Any], names: list[str]) -> Kernel:
                   gpu_time_s=rec["gpu_time_s"])
 
 
+def _apply_rechecks(cases: list[GpuCase], path: Path) -> list[GpuCase]:
+    """Counters of re-profiled cases: the median of the repeats replaces the first record's
+    DRAM and L2 read bytes and kernel time, kernel by kernel (checked by name)."""
+    import dataclasses
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("schema") != RECHECK_SCHEMA:
+        raise InputError(f"{path}: schema {doc.get('schema')!r}, expected {RECHECK_SCHEMA!r}")
+    out = []
+    for c in cases:
+        rec = doc["cases"].get(c.id)
+        if rec is None:
+            out.append(c)
+            continue
+        if c.kernels is None or len(c.kernels) != len(rec["kernels"]):
+            raise InputError(f"{path}: {c.id!r} has {len(rec['kernels'])} re-profiled kernels, "
+                             f"the case {0 if c.kernels is None else len(c.kernels)}")
+        ks = []
+        for k, r in zip(c.kernels, rec["kernels"]):
+            if not k.demangled.startswith(r["name_contains"]):
+                raise InputError(f"{path}: {c.id!r}: re-profiled kernel {r['name_contains']!r}"
+                                 f" is not {k.name!r}")
+            ks.append(dataclasses.replace(k, dram_read_bytes=r["dram_read_bytes"],
+                                          dram_write_bytes=r["dram_write_bytes"],
+                                          l2_read_bytes=r["l2_read_bytes"],
+                                          gpu_time_s=r["gpu_time_s"]))
+        out.append(dataclasses.replace(c, kernels=tuple(ks), original_kernels=c.kernels,
+                                       recheck_repeats=int(rec["repeats"])))
+    missing = set(doc["cases"]) - {c.id for c in cases}
+    if missing:
+        raise InputError(f"{path}: re-profiled cases not in the data: {sorted(missing)}")
+    return out
+
+
 def load_gpu_cases(device: str = "h100") -> GpuDataset:
     """Load ``data/<device>/gpu_cases.json``; ``device`` may also be a path to such a file or
     to a directory holding one (data measured elsewhere)."""
@@ -202,6 +241,9 @@ def load_gpu_cases(device: str = "h100") -> GpuDataset:
             kernels=None if ks is None else tuple(_kernel(k, names) for k in ks),
             run=c.get("run", "main"), error=c.get("error"),
             time_repeat_s=c.get("time_repeat_median_s")))
+    recheck = path.parent / "rechecks.json"
+    if recheck.is_file():
+        cases = _apply_rechecks(cases, recheck)
     runs = tuple(_frozen(r) for r in doc["runs"])
     return GpuDataset(device=doc["device"], gpu_name=doc["gpu_name"],
                       provenance=_frozen(doc["runs"][0]["provenance"]), runs=runs,

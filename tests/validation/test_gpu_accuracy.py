@@ -28,8 +28,6 @@ MISSES = {
                                        "modelled time (-50%); per-SM bandwidth not modelled",
     ("decode_efficient", "time_median"): "11.2%: the b>=8 cases stream K/V at ~2.6 TB/s, "
                                          "predictions 6-12% fast",
-    ("decode_efficient", "hbm_per_case"): "max 50.1% (b1 k1024: 8 MB of K/V hit in L2 across "
-                                          "ncu's replay)",
     ("gemm", "hbm_per_case"): "max 93.3%: cuBLAS persistent-tile rasterization decides L2 "
                               "reuse; memsim's wave-lockstep LRU order differs",
     ("gemm", "l2_per_case"): "max 54.4% (m2048 n2048 k2048): with cluster multicast mapped "

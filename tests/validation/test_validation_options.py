@@ -182,3 +182,34 @@ def test_compute_rows_is_checked():
         get_schedule("flash2").from_dict({"compute_rows": 0}, w, HW)
     with pytest.raises(InputError, match="compute_rows"):   # not an option of standard
         get_schedule("standard").from_dict({"compute_rows": 16}, w, HW)
+
+
+# -- re-profiled cases (rechecks.json) -----------------------------------------------------------
+def test_rechecked_cases_keep_the_first_record_and_use_the_median_of_the_repeats():
+    import json
+    from memsim.validation.data import DATA_DIR
+    ds = load_gpu_cases("h100")
+    doc = json.load(open(DATA_DIR / "h100" / "rechecks.json"))
+    assert set(doc["cases"]) == {c.id for c in ds.cases if c.recheck_repeats}
+    for cid, rec in doc["cases"].items():
+        c = ds.case(cid)
+        assert c.recheck_repeats == rec["repeats"] == 3 and len(c.original_kernels) == len(
+            c.kernels)
+        for k, r in zip(c.kernels, rec["kernels"]):
+            assert sorted(r["repeats"]["dram_read_bytes"])[1] == k.dram_read_bytes
+    bad = ds.case("decode_efficient_b1h32k1024d128")
+    # the first record wrote 16.8 MB for a kernel that stores 8 KB; the repeats write <= 256 B
+    assert sum(k.dram_write_bytes for k in bad.original_kernels) > 16e6
+    assert bad.dram_write_bytes <= 256
+
+
+def test_a_recheck_that_names_another_kernel_is_refused(tmp_path):
+    import json
+    import shutil
+    from memsim.validation.data import DATA_DIR
+    shutil.copy(DATA_DIR / "h100" / "gpu_cases.json", tmp_path / "gpu_cases.json")
+    doc = json.load(open(DATA_DIR / "h100" / "rechecks.json"))
+    doc["cases"]["decode_efficient_b1h32k1024d128"]["kernels"][0]["name_contains"] = "nvjet"
+    json.dump(doc, open(tmp_path / "rechecks.json", "w"))
+    with pytest.raises(InputError, match="is not"):
+        load_gpu_cases(str(tmp_path))
