@@ -13,6 +13,9 @@ Every constant comes from a ceiling, never from fitting a case's error:
   prefill case (the only mma.sync ceiling in the data: cuBLAS uses wgmma), found by bisection;
 * ``fp32_fma`` achievable: the best FFMA GEMM kernel of the math backend
   (``flops / gpu__time_duration``) in the calibration split;
+* ``math_kernel_bandwidth`` (``math_backend.KERNEL_BANDWIDTH``): per ATen kernel template, the
+  median of (bytes the op reads + writes, from the shapes) / Nsight kernel time over its
+  launches moving >= 8 MB in the calibration split's math cases;
 * ``l2_dirty_after_flush`` (a property of the timing protocol, not of the GPU; used as
   ``simulation.l2_dirty_at_start`` by :mod:`.mapping`): do_bench writes a 256 MB buffer
   before each call, so a kernel starts with L2 full of it, partly dirty, and pays the
@@ -102,7 +105,28 @@ def calibrate(device: str = "h100", hw=None) -> dict:
     out["bf16_mma"] = ((lo * hi) ** 0.5, [fbest.id])
     out["l2_dirty_after_flush"] = _dirty_after_flush(cases, hw.memory("l2").capacity_bytes, bw)
     out.update(l2_from_probes(device))
+    out["math_kernel_bandwidth"] = math_kernel_bandwidth(cases)
     return out
+
+
+def math_kernel_bandwidth(cases, min_bytes: float = 8e6) -> tuple[dict, list]:
+    """({kernel template: median bytes/s}, case ids) over the math-backend memory kernels."""
+    from .math_backend import aligned_ops, kernel_class
+    rates: dict[str, list] = {}
+    ids = set()
+    for c in cases:
+        if c.params.get("backend") != "math" or not c.kernels:
+            continue
+        for op, ks in aligned_ops(c):
+            if op.gemm is not None:
+                continue
+            nb = (sum(b for _, b in op.reads) + sum(b for _, b in op.writes)) / len(ks)
+            if nb < min_bytes:
+                continue
+            for k in ks:
+                rates.setdefault(kernel_class(k), []).append(nb / k.gpu_time_s)
+                ids.add(c.id)
+    return {name: float(np.median(v)) for name, v in sorted(rates.items())}, sorted(ids)
 
 
 def l2_from_probes(device: str = "h100") -> dict:

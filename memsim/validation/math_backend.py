@@ -77,7 +77,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 __all__ = ["predict_math_case", "math_ops", "MathOp", "chunk_count", "memory_kernel",
-           "gemm_config", "SUB_BLOCKS"]
+           "gemm_config", "SUB_BLOCKS", "KERNEL_BANDWIDTH", "kernel_class", "aligned_ops"]
 
 FP32 = 4
 INT32_MAX = 2 ** 31 - 1
@@ -182,9 +182,33 @@ def _visible_writes(r: float, w: float, l2: float) -> float:
     return max(0.0, w - l2 * w / (r + w))
 
 
-def memory_kernel(hw, op: MathOp, share: float = 1.0, prev_writes=()) -> dict:
+def kernel_class(kernel) -> str:
+    """The ATen kernel template of a launch (its function name without namespaces), e.g.
+    ``vectorized_elementwise_kernel``, ``unrolled_elementwise_kernel``, ``reduce_kernel``."""
+    return kernel.name.split("::")[-1]
+
+
+KERNEL_BANDWIDTH = {
+    "cunn_SoftMaxForwardReg": 2.09e12,
+    "elementwise_kernel": 2.34e12,
+    "reduce_kernel": 1.71e12,
+    "softmax_warp_forward": 2.77e12,
+    "triu_tril_kernel": 0.565e12,
+    "unrolled_elementwise_kernel": 1.96e12,
+    "vectorized_elementwise_kernel": 3.13e12,
+}
+"""Bytes/s (read + written) at which each ATen kernel template streams: the median over its
+launches moving >= 8 MB in the calibration split's math cases (Nsight kernel time), computed
+by ``memsim.validation.calibrate`` (``math_kernel_bandwidth``). The non-vectorized casts
+(``unrolled_elementwise_kernel``, 2-byte loads) stream at 1.96 TB/s, the vectorized kernels at
+3.13 TB/s; templates not listed use the preset's HBM bandwidth."""
+
+
+def memory_kernel(hw, op: MathOp, share: float = 1.0, prev_writes=(),
+                  bandwidth: float | None = None) -> dict:
     """Prediction of one launch of a memory-bound op carrying ``share`` of its bytes.
-    ``prev_writes``: tensor names the previous kernel wrote (L2 reuse in the timed run)."""
+    ``prev_writes``: tensor names the previous kernel wrote (L2 reuse in the timed run);
+    ``bandwidth``: the kernel template's streaming rate (read + write), else the preset's."""
     l2 = hw.memory("l2").lru_capacity_bytes
     hbm = hw.memory("hbm")
     bname = op.broadcast[0] if op.broadcast else None
@@ -203,7 +227,10 @@ def memory_kernel(hw, op: MathOp, share: float = 1.0, prev_writes=()) -> dict:
             r_run += nb
     w = float(sum(nb for _, nb in op.writes))
     r_cold, r_run, l2r, w = (x * share for x in (r_cold, r_run, l2r, w))
-    t = hw.gpu.launch_overhead_s + r_run / hbm.read_bandwidth + w / hbm.write_bandwidth
+    if bandwidth:
+        t = hw.gpu.launch_overhead_s + (r_run + w) / bandwidth
+    else:
+        t = hw.gpu.launch_overhead_s + r_run / hbm.read_bandwidth + w / hbm.write_bandwidth
     return {"time_s": t, "hbm_read": r_cold, "hbm_write": w,
             "hbm_write_visible": _visible_writes(r_cold, w, l2), "l2_read": l2r,
             "hbm_read_run": r_run}
@@ -294,6 +321,11 @@ def gemm_kernel(hw, kernel, g: dict) -> dict:
                                                 "k": run["workload"]["k"]}}
 
 
+def aligned_ops(case):
+    """[(op, [kernels])]: the case's math-backend op sequence paired with its kernels."""
+    return _align(case, math_ops(case.params))
+
+
 def _align(case, ops):
     """[(op, [kernels])] pairing the op sequence with the case's kernel list."""
     ks = list(case.kernels or ())
@@ -334,7 +366,8 @@ def predict_math_case(case, hw) -> tuple[float, float, float, dict]:
             if op.gemm is not None:
                 r = gemm_kernel(hw, k, op.gemm)
             else:
-                r = memory_kernel(hw, op, 1.0 / len(kernels), prev)
+                r = memory_kernel(hw, op, 1.0 / len(kernels), prev,
+                                  KERNEL_BANDWIDTH.get(kernel_class(k)))
             rows.append({"role": op.role, "name": k.name, "grid": tuple(k.grid), **r})
         prev = tuple(n for n, _ in op.writes)
     t = sum(r["time_s"] for r in rows)

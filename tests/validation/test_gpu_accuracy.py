@@ -49,14 +49,8 @@ MISSES = {
                                        "2x compulsory reads at n=8192); memsim's L2 keeps them",
     ("prefill_flash", "l2_per_case"): "max 39.0% (n512-1024: small grids, fewer K/V re-reads "
                                       "than 1 per row block)",
-    ("prefill_math", "time_median"): "10.6%: the math backend's kernel sequence "
-                                     "(math_backend.py); the fp32 SIMT QK GEMM at d=64 and the "
-                                     "row-wise reduce run 15-45% slower than modelled",
     ("prefill_math", "l2_per_case"): "max 15.1%: the engine's FFMA GEMMs read 10-40% more L2 "
                                      "at d=128 than measured",
-    ("decode_math", "time_mape"): "18.8%: the bf16->fp32 cast kernels (unrolled, non-"
-                                  "vectorized) and the fp32 gemv stream at ~2.0 TB/s, not 2.98",
-    ("decode_math", "time_median"): "21.2% (see time_mape)",
 }
 
 
