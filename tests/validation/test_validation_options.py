@@ -213,3 +213,19 @@ def test_a_recheck_that_names_another_kernel_is_refused(tmp_path):
     json.dump(doc, open(tmp_path / "rechecks.json", "w"))
     with pytest.raises(InputError, match="is not"):
         load_gpu_cases(str(tmp_path))
+
+
+def test_example_is_the_validated_decode_mapping():
+    """examples/decode-fa2-h100-as-measured.yaml is the mapping of decode_flash_b8h32k16384d128
+    written out by hand: same schedule and L2 state, same prediction (within the target)."""
+    import memsim
+    from memsim.validation.compare import predict_case
+    from memsim.validation.mapping import L2_DIRTY_AFTER_FLUSH
+    case = load_gpu_cases("h100").case("decode_flash_b8h32k16384d128")
+    model = map_case(case)
+    r = memsim.simulate("examples/decode-fa2-h100-as-measured.yaml")
+    assert {k: r.schedule[k] for k in model.config["schedule"] if k != "kind"} == \
+        {k: v for k, v in model.config["schedule"].items() if k != "kind"}
+    assert r.simulation["l2_dirty_at_start"] == L2_DIRTY_AFTER_FLUSH
+    assert r.time_s == pytest.approx(predict_case(model)[0], rel=1e-12)
+    assert abs(r.time_s - case.time_s) / case.time_s <= 0.10        # measured -4.1%
