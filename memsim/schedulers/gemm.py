@@ -7,6 +7,10 @@ row-major inside), and within a cluster the ``A`` tile of a tile row is loaded b
 member only (shared by the ``cluster_n`` blocks of that row), the ``B`` tile of a tile column
 by its first member only. The other members receive those bytes without an L2 read, so the
 multicast bytes count once in ``l2.read_bytes`` and in the receivers' SRAM fills not at all.
+
+``raster`` (``n``: along tile rows, the default; ``m``: down tile columns) and ``swizzle`` S
+(strips of S rows or columns visited together, as Triton's GROUP_SIZE_M) set the order of
+the clusters (of single tiles without clusters), which decides the L2 reuse of A and B.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ class GemmTiled(Schedule):
         out = {k: cls._block_option(node, k) for k in ("tile_m", "tile_n", "tile_k")}
         for k in ("cluster_m", "cluster_n"):
             out[k] = node.opt(k, int, None, minimum=1, maximum=16)
+        out["raster"] = node.opt("raster", ("n", "m"), None)
+        out["swizzle"] = node.opt("swizzle", int, None, minimum=1)
         return out
 
     def _need(self, tm, tn, tk):
@@ -56,24 +62,38 @@ class GemmTiled(Schedule):
         self.sram = need
         self.cm = self.options.get("cluster_m") or 1
         self.cn = self.options.get("cluster_n") or 1
+        self.raster = self.options.get("raster") or "n"
+        self.swizzle = self.options.get("swizzle") or 1
 
     def _resolved(self):
         out = {"tile_m": self.tm, "tile_n": self.tn, "tile_k": self.tk}
         if (self.cm, self.cn) != (1, 1):
             out.update(cluster_m=self.cm, cluster_n=self.cn)
+        if (self.raster, self.swizzle) != ("n", 1):
+            out.update(raster=self.raster, swizzle=self.swizzle)
         return out
+
+    def _cluster_order(self, Qa, Qc):
+        """Cluster (row, column) pairs in dispatch order: ``raster`` n moves along a row of
+        clusters first (m: down a column); ``swizzle`` S visits S rows (columns) together,
+        column by column (row by row) inside the strip."""
+        S = self.swizzle
+        if self.raster == "n":
+            return [(qa, qc) for a0 in range(0, Qa, S) for qc in range(Qc)
+                    for qa in range(a0, min(a0 + S, Qa))]
+        return [(qa, qc) for c0 in range(0, Qc, S) for qa in range(Qa)
+                for qc in range(c0, min(c0 + S, Qc))]
 
     def _dispatch(self, Tm, Tn):
         """(tile row, tile column, loads A, loads B) of each block in dispatch order."""
         cm, cn = self.cm, self.cn
         order = []
-        for qa in range(-(-Tm // cm)):
-            for qc in range(-(-Tn // cn)):
-                for ra in range(cm):
-                    for rc in range(cn):
-                        a, c = qa * cm + ra, qc * cn + rc
-                        if a < Tm and c < Tn:
-                            order.append((a, c, rc == 0, ra == 0))
+        for qa, qc in self._cluster_order(-(-Tm // cm), -(-Tn // cn)):
+            for ra in range(cm):
+                for rc in range(cn):
+                    a, c = qa * cm + ra, qc * cn + rc
+                    if a < Tm and c < Tn:
+                        order.append((a, c, rc == 0, ra == 0))
         return order
 
     def kernels(self):
@@ -88,7 +108,8 @@ class GemmTiled(Schedule):
         ks = np.arange(Tk, dtype=np.int64)
         zero = np.zeros(1, dtype=np.int64)
 
-        order = self._dispatch(Tm, Tn) if (self.cm, self.cn) != (1, 1) else None
+        order = self._dispatch(Tm, Tn) if (self.cm, self.cn, self.raster, self.swizzle) != \
+            (1, 1, "n", 1) else None
 
         def block(b):
             if order is None:
