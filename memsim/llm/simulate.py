@@ -111,8 +111,11 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
         if op.kind == "linear":
             if "m" not in p:
                 return None
+            # tiles as a GEMM library picks them (skinny tiles and deep pipelines for decode;
+            # gemm_tiled's tiling: library, checked against cuBLAS on the H100 data)
             return run({"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
-                        "dtype": op.shape[-1]}, {"kind": "gemm_tiled"}).time_s
+                        "dtype": op.shape[-1]}, {"kind": "gemm_tiled", "tiling": "library"}
+                       ).time_s
         if op.kind not in ATTENTION_KINDS or not op.shape:
             return None
         extra = op.params.get("extra_bytes", 0.0) / bandwidth    # policy score metadata

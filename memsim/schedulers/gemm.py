@@ -20,7 +20,51 @@ from ..engine.program import Access, Kernel, Op, Program, Segment
 from ..workloads.masks import block_sizes
 from .base import Schedule, fit_blocks, register_schedule
 
-__all__ = ["GemmTiled"]
+__all__ = ["GemmTiled", "library_tiles"]
+
+MAX_STAGES = 16     # the deepest pipelines cuBLAS used in the H100 data (nvjet ..._64x16)
+
+
+def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
+                  sram_per_block: float) -> dict:
+    """Tiles a GEMM library picks for C[m,n] = A[m,k] B[k,n] (``tiling: library``), rules read
+    off cuBLAS's choices in the H100 kernel names (memsim/validation/data, docs/validation.md):
+
+    * start from the largest tile: ``tile_m`` follows m for skinny products (8 for m <= 8,
+      16, 32, 64 ...) up to 128; ``tile_n`` is 256 once m >= 256, else 64, or 128 for
+      n > 8192 (a wgmma tile is at least 64 wide along n); ``tile_k`` 64;
+    * while the grid has fewer tiles than 90% of the SMs, shrink (n 256 -> 128, then m down
+      to 64, then n to 64, then m down to 8), but not into a grid larger than the SM count
+      (a second, mostly empty wave);
+    * ``stages``: as many K steps as fit a block's shared memory, at most 16."""
+    def pow2(x: int) -> int:
+        v = 1
+        while v < x:
+            v *= 2
+        return v
+
+    def tiles(a: int, b: int) -> int:
+        return -(-m // a) * -(-n // b)
+
+    tm = min(128, max(8, pow2(m)))
+    tn = 256 if m >= 256 else (128 if n > 8192 else 64)
+    while tiles(tm, tn) < 0.9 * sms:
+        if tn > 128:
+            nxt = (tm, tn // 2)
+        elif tm > 64:
+            nxt = (tm // 2, tn)
+        elif tn > 64:
+            nxt = (tm, tn // 2)
+        elif tm > 8:
+            nxt = (tm // 2, tn)
+        else:
+            break
+        if tiles(*nxt) > sms:
+            break
+        tm, tn = nxt
+    tk = 64
+    stages = int(max(1, min(MAX_STAGES, sram_per_block // ((tm + tn) * tk * elem_bytes))))
+    return {"tile_m": tm, "tile_n": tn, "tile_k": tk, "stages": stages}
 
 
 @register_schedule
@@ -39,6 +83,7 @@ class GemmTiled(Schedule):
             out[k] = node.opt(k, int, None, minimum=1, maximum=16)
         out["raster"] = node.opt("raster", ("n", "m"), None)
         out["swizzle"] = node.opt("swizzle", int, None, minimum=1)
+        out["tiling"] = node.opt("tiling", ("fit", "library"), None)
         return out
 
     def _need(self, tm, tn, tk):
@@ -46,6 +91,12 @@ class GemmTiled(Schedule):
 
     def _resolve(self):
         w = self.workload
+        if self.options.get("tiling") == "library":
+            lib = library_tiles(w.m, w.n, w.k, w.dtype_bytes, self.hw.gpu.sms, self.sram_limit)
+            for key, value in lib.items():
+                if not self.options.get(key):
+                    self.options[key] = value
+            self.stages = self.options["stages"]
         given = [self.options.get(k) for k in ("tile_m", "tile_n", "tile_k")]
         sizes = [g or dflt for g, dflt in zip(given, (128, 128, 64))]
         if not all(given):
@@ -67,6 +118,8 @@ class GemmTiled(Schedule):
 
     def _resolved(self):
         out = {"tile_m": self.tm, "tile_n": self.tn, "tile_k": self.tk}
+        if self.options.get("tiling") == "library":
+            out["tiling"] = "library"
         if (self.cm, self.cn) != (1, 1):
             out.update(cluster_m=self.cm, cluster_n=self.cn)
         if (self.raster, self.swizzle) != ("n", 1):
