@@ -25,7 +25,10 @@ L2 model (documented in docs/schedules.md, *Engine model*):
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
+from itertools import chain
+from operator import add
 
 import numba
 import numpy as np
@@ -65,95 +68,111 @@ class PackedProgram:
 
 def pack(kernels) -> PackedProgram:
     """Flatten the kernels' block programs into arrays (pools of index and size arrays are
-    shared by identity, so 30 k blocks that loop over the same key blocks cost one array)."""
-    idx_chunks, size_chunks = [], []
-    idx_at, size_at = {}, {}
-    keep = []                       # keep pooled arrays alive: ids must stay unique
-    n_idx = n_size = 0
-    kernel_blk, blk_seg, blk_step = [0], [0], [0]
-    seg_idx_off, seg_idx_len, seg_acc, seg_nload, seg_op = [], [], [0], [], [0]
-    seg_opd = [0]
-    acc_rows, op_rows, opd_rows = [], [], []
-    classes: dict[str, int] = {}
-    nseg = nstep = 0
+    shared by identity, so 30 k blocks that loop over the same key blocks cost one array).
 
-    def sizes_off(sizes):
-        nonlocal n_size
-        if sizes is None:
-            return -1
-        key = id(sizes)
-        off = size_at.get(key)
-        if off is None:
-            arr = np.ascontiguousarray(sizes, dtype=np.float64)
-            off = size_at[key] = n_size
-            size_chunks.append(arr)
-            keep.append(sizes)
-            n_size += arr.shape[0]
-        return off
+    Column-wise: the segments of all blocks are collected first (which also keeps every
+    pooled object alive, so ids stay unique), then each field is converted by C-level
+    ``map``/``zip`` passes instead of a Python loop per segment and access (this was a
+    third of the block mode's time at N = 131072)."""
+    # the cyclic GC would rescan the growing list of live segments again and again while
+    # blocks are generated (it doubled this function's time); nothing here makes cycles
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        return _pack(kernels)
+    finally:
+        if gc_was:
+            gc.enable()
 
-    tup_rows: dict = {}
 
-    def op_row(o):
-        c = classes.get(o[0])
-        if c is None:
-            c = classes[o[0]] = len(classes)
-        return (c, o[1], sizes_off(o[2]), o[1] * o[3])
-
-    acc_append = acc_rows.append
+def _pack(kernels) -> PackedProgram:
+    kernel_blk = [0]
+    blk_nseg = []
+    segs: list = []
     for kernel in kernels:
-        for b in range(kernel.grid):
-            for seg in kernel.block(b):
-                idx, loads, ops, stores, operands = seg
-                off = idx_at.get(id(idx))
-                if off is None:
-                    off = idx_at[id(idx)] = n_idx
-                    arr = np.ascontiguousarray(idx, dtype=np.int64)
-                    idx_chunks.append(arr)
-                    keep.append(idx)
-                    n_idx += arr.shape[0]
-                n = idx.shape[0]
-                seg_idx_off.append(off)
-                seg_idx_len.append(n)
-                nstep += n
-                for a in loads + stores:
-                    sz = a[4]
-                    so = -1 if sz is None else size_at.get(id(sz))
-                    if so is None:
-                        so = sizes_off(sz)
-                    acc_append((a[0], a[1], a[2], a[3], so))
-                seg_nload.append(len(loads))
-                seg_acc.append(len(acc_rows))
-                # ops and operands tuples are usually shared by many blocks: convert once
-                rows = tup_rows.get(id(ops))
-                if rows is None:
-                    rows = tup_rows[id(ops)] = [op_row(o) for o in ops]
-                    keep.append(ops)
-                op_rows.extend(rows)
-                seg_op.append(len(op_rows))
-                rows = tup_rows.get(id(operands))
-                if rows is None:
-                    rows = tup_rows[id(operands)] = [(a[0], a[3], sizes_off(a[4]))
-                                                     for a in operands]
-                    keep.append(operands)
-                opd_rows.extend(rows)
-                seg_opd.append(len(opd_rows))
-                nseg += 1
-            blk_seg.append(nseg)
-            blk_step.append(nstep)
-        kernel_blk.append(len(blk_seg) - 1)
+        blocks = list(map(kernel.block, range(kernel.grid)))
+        blk_nseg.extend(map(len, blocks))
+        segs.extend(chain.from_iterable(blocks))
+        kernel_blk.append(len(blk_nseg))
+    ns = len(segs)
+    i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+    cum = lambda counts: np.concatenate(  # noqa: E731
+        ([0], np.cumsum(np.fromiter(counts, np.int64, count=ns)))).astype(np.int64)
+    if ns:
+        idxs, loadss, opss, storess, opdss = zip(*segs)
+    else:
+        idxs = loadss = opss = storess = opdss = ()
 
-    acc = np.array(acc_rows, dtype=np.float64).reshape(-1, 5)
+    # pools of index and size arrays, by identity, in order of first use
+    idx_at: dict = {}
+    idx_chunks = []
+    n_idx = 0
+    for x in {id(x): x for x in idxs}.values():
+        arr = np.ascontiguousarray(x, dtype=np.int64)
+        idx_at[id(x)] = n_idx
+        idx_chunks.append(arr)
+        n_idx += arr.shape[0]
+    size_at: dict = {id(None): -1}
+    size_chunks = []
+    n_size = 0
+
+    def add_sizes(arrays):
+        nonlocal n_size
+        for x in {id(x): x for x in arrays}.values():
+            if id(x) not in size_at:
+                arr = np.ascontiguousarray(x, dtype=np.float64)
+                size_at[id(x)] = n_size
+                size_chunks.append(arr)
+                n_size += arr.shape[0]
+
+    seg_idx_off = np.fromiter(map(idx_at.__getitem__, map(id, idxs)), np.int64, count=ns)
+    seg_idx_len = np.fromiter((x.shape[0] for x in idxs), np.int64, count=ns)
+    seg_nload = np.fromiter(map(len, loadss), np.int64, count=ns)
+    seg_acc = cum(map(len, map(add, loadss, storess)))
+    # transfers: loads then stores of each segment
+    accs = list(chain.from_iterable(map(add, loadss, storess)))
+    if accs:
+        a_t, a_b, a_s, a_c, a_z = zip(*accs)
+        add_sizes(a_z)
+        acc_cols = (np.array(a_t, np.float64).astype(np.int64),
+                    np.array(a_b, np.float64).astype(np.int64),
+                    np.array(a_s, np.float64).astype(np.int64), np.array(a_c, np.float64),
+                    np.fromiter(map(size_at.__getitem__, map(id, a_z)), np.int64,
+                                count=len(a_z)))
+    else:
+        acc_cols = (np.zeros(0, np.int64),) * 3 + (np.zeros(0),) + (np.zeros(0, np.int64),)
+
+    # ops and operands tuples are usually shared by many blocks: convert each once
+    classes: dict[str, int] = {}
+    op_rows_of = {}
+    for ops in {id(x): x for x in opss}.values():
+        rows = []
+        for o in ops:
+            c = classes.get(o[0])
+            if c is None:
+                c = classes[o[0]] = len(classes)
+            add_sizes((o[2],))
+            rows.append((c, o[1], size_at[id(o[2])], o[1] * o[3]))
+        op_rows_of[id(ops)] = rows
+    opd_rows_of = {}
+    for opds in {id(x): x for x in opdss}.values():
+        add_sizes([a[4] for a in opds])
+        opd_rows_of[id(opds)] = [(a[0], a[3], size_at[id(a[4])]) for a in opds]
+    seg_op = cum(map(len, opss))
+    seg_opd = cum(map(len, opdss))
+    op_rows = list(chain.from_iterable(map(op_rows_of.__getitem__, map(id, opss))))
+    opd_rows = list(chain.from_iterable(map(opd_rows_of.__getitem__, map(id, opdss))))
     ops = np.array(op_rows, dtype=np.float64).reshape(-1, 4)
     opd = np.array(opd_rows, dtype=np.float64).reshape(-1, 3)
-    i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+
+    blk_seg = np.concatenate(([0], np.cumsum(i64(blk_nseg)))).astype(np.int64)
+    step_at = np.concatenate(([0], np.cumsum(seg_idx_len))).astype(np.int64)
     return PackedProgram(
-        i64(kernel_blk), i64(blk_seg), i64(blk_step), i64(seg_idx_off), i64(seg_idx_len),
-        i64(seg_acc), i64(seg_nload), i64(seg_op),
-        acc[:, 0].astype(np.int64), acc[:, 1].astype(np.int64), acc[:, 2].astype(np.int64),
-        acc[:, 3].copy(), acc[:, 4].astype(np.int64),
+        i64(kernel_blk), blk_seg, step_at[blk_seg], seg_idx_off, seg_idx_len,
+        seg_acc, seg_nload, seg_op, *acc_cols,
         ops[:, 0].astype(np.int64), ops[:, 1].copy(), ops[:, 2].astype(np.int64),
         ops[:, 3].copy(),
-        i64(seg_opd), opd[:, 0].astype(np.int64), opd[:, 1].copy(), opd[:, 2].astype(np.int64),
+        seg_opd, opd[:, 0].astype(np.int64), opd[:, 1].copy(), opd[:, 2].astype(np.int64),
         np.concatenate(idx_chunks) if idx_chunks else np.zeros(0, np.int64),
         np.concatenate(size_chunks) if size_chunks else np.zeros(0, np.float64),
         list(classes))
@@ -236,7 +255,7 @@ def _compact(q_reg, q_stamp, head, tail, stamp):
 def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len, seg_acc,
           seg_nload, seg_op, acc_tensor, acc_base, acc_stride, acc_coef, acc_soff, op_cls,
           op_coef, op_soff, op_tcoef, idx_pool, size_pool, cls_unit, cls_rate, n_regions, n_tensors,
-          n_units, capacity, record, sp_cap, dirty0, dirty_chunk):
+          n_units, capacity, record, sp_cap, dirty0, dirty_chunk, do_ops):
     n_cls = cls_unit.shape[0]
     nb = blk_seg.shape[0] - 1
     nk = kernel_blk.shape[0] - 1
@@ -419,7 +438,7 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
                         q_stamp[tail] = clock
                         tail += 1
                         clock += 1
-                    for o in range(seg_op[s], seg_op[s + 1]):
+                    for o in range(seg_op[s], seg_op[s + 1] if do_ops else seg_op[s]):
                         size = size_pool[op_soff[o] + j] if op_soff[o] >= 0 else 1.0
                         c = op_cls[o]
                         c_ops[c] += op_coef[o] * size
@@ -474,6 +493,52 @@ def _pass(kernel_blk, kernel_slots, blk_seg, blk_step, seg_idx_off, seg_idx_len,
             s_unit, sp_n, sp_g, sp_hb, sp_wb)
 
 
+@numba.njit(cache=True)
+def _op_terms(seg_op, seg_idx_off, seg_idx_len, op_soff, op_coef, idx_pool, size_pool):
+    """Per op row: its operations summed over its segment's steps, and whether every term is
+    a non-negative integer-valued float with each sum <= 2**52 (else the sums are unused).
+    Rows with the same (index array, size array, coefficient) are summed once."""
+    n_ops = op_soff.shape[0]
+    out = np.zeros(n_ops)
+    seen = {(np.int64(0), np.int64(0), np.int64(0), 0.0): 0.0}
+    for s in range(seg_op.shape[0] - 1):
+        off = seg_idx_off[s]
+        n = seg_idx_len[s]
+        for o in range(seg_op[s], seg_op[s + 1]):
+            so = op_soff[o]
+            coef = op_coef[o]
+            key = (off, n, so, coef)
+            if key in seen:
+                out[o] = seen[key]
+                continue
+            acc = 0.0
+            for x in range(off, off + n):
+                t = coef * size_pool[so + idx_pool[x]] if so >= 0 else coef * 1.0
+                if not (t >= 0.0 and t <= 2.0 ** 52 and t == np.floor(t)):
+                    return out, False
+                acc += t
+            if acc > 2.0 ** 52:
+                return out, False
+            seen[key] = acc
+            out[o] = acc
+    return out, True
+
+
+def _exact_class_ops(p: PackedProgram, n_cls: int):
+    """Operations per instruction class summed per segment instead of per step, or None.
+
+    The pass adds ``op_coef * size`` step by step; a different order gives the same float
+    only where every partial sum is exact. That holds when every term is an integer-valued
+    float and the (non-negative) terms of all steps sum to at most 2**52: every partial sum
+    is then an integer below 2**53, exact in any order. FLOP and exponential counts are such
+    sums; otherwise None, and the pass keeps its per-step loop."""
+    terms, ok = _op_terms(p.seg_op, p.seg_idx_off, p.seg_idx_len, p.op_soff, p.op_coef,
+                          p.idx_pool, p.size_pool)
+    if not ok or terms.sum() > 2.0 ** 52:
+        return None
+    return 0.0 + np.bincount(p.op_cls, weights=terms, minlength=n_cls)
+
+
 def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions: int,
              n_tensors: int, n_units: int, l2_capacity: float, record: bool,
              sparse: bool = False, l2_dirty_bytes: float | None = None) -> PassResult:
@@ -489,19 +554,23 @@ def run_pass(packed: PackedProgram, kernel_slots, cls_unit, cls_rate, n_regions:
     chunk = float(max(128, round(l2_capacity / 512 / 128) * 128))
     p = packed
     sp_cap = 2 * int(n_regions) + 4096 if sparse and not record else 0
+    # the block mode times units itself: the pass only needs the class totals
+    c_exact = _exact_class_ops(p, len(cls_unit)) if sp_cap else None
     while True:
         out = _pass(p.kernel_blk, np.asarray(kernel_slots, np.int64), p.blk_seg, p.blk_step,
                 p.seg_idx_off, p.seg_idx_len, p.seg_acc, p.seg_nload, p.seg_op, p.acc_tensor,
                 p.acc_base, p.acc_stride, p.acc_coef, p.acc_soff, p.op_cls, p.op_coef,
                 p.op_soff, p.op_tcoef, p.idx_pool, p.size_pool, np.asarray(cls_unit, np.int64),
                 np.asarray(cls_rate, np.float64), int(n_regions), int(n_tensors), int(n_units),
-                float(l2_capacity), bool(record), sp_cap, dirty0, chunk)
+                float(l2_capacity), bool(record), sp_cap, dirty0, chunk, c_exact is None)
         if out[-4] <= sp_cap or not sparse:
             break
         sp_cap = int(out[-4])
     (t_rd, t_wr, t_hr, t_hw, c_ops, k_flush, peak, footprint, b_load, b_store, b_hbm, b_wb,
      b_miss, b_fload, b_fhbm, b_lstore, b_unit, s_load, s_store, s_hbm, s_wb, s_unit,
      sp_n, sp_g, sp_hb, sp_wb) = out
+    if c_exact is not None:
+        c_ops = c_exact
     sp_n = min(sp_n, sp_cap)
     sp_g, sp_hb, sp_wb = sp_g[:sp_n], sp_hb[:sp_n], sp_wb[:sp_n]
     rec = (lambda x: x) if record else (lambda x: None)
