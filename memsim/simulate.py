@@ -189,7 +189,10 @@ def lower_bound_of(cfg: RunConfig, levels: Mapping[str, LevelTraffic]) -> LowerB
             causal=wl.causal, window=wl.window, sparse=wl.sparse,
             intermediate_bytes=dtype_bytes(inter) if inter else None)
     elif cfg.workload_kind == "gemm":
-        lb = matmul_lower_bound(wl.m, wl.n, wl.k, wl.dtype_bytes, sram_bytes)
+        quant = {} if not getattr(wl, "quantized", False) else dict(  # (weight-quantized B)
+            b_dtype_bytes=wl.b_dtype_bytes, group_size=wl.b_group_size,
+            group_bytes=wl.b_group_bytes)
+        lb = matmul_lower_bound(wl.m, wl.n, wl.k, wl.dtype_bytes, sram_bytes, **quant)
     else:
         return None
     t = levels[LOWER_BOUND_LEVEL]

@@ -76,7 +76,7 @@ class Traffic:
 
     ``tensors`` maps a tensor class (``"Q"``, ``"K"``, ``"V"``, ``"O"``, ``"S"``, ``"P"``,
     ``"A"``, ``"l"``, ``"m"``, ``"L"``, ``"D"``, ``"acc"``, ``"ssum"``, ``"smax"``,
-    ``"O_partial"``, ``"L_partial"``; GEMM: ``"A"``, ``"B"``, ``"C"``) to its
+    ``"O_partial"``, ``"L_partial"``; GEMM: ``"A"``, ``"B"``, ``"C"``, ``"B_scales"``) to its
     :class:`TensorIO`. ``flops`` are tensor-core FLOPs (2 per multiply-add), ``exps`` the
     exponentials (special-function unit).
     """
@@ -325,17 +325,35 @@ def attention_traffic(schedule: str, *, seq_q: int, seq_k: int, head_dim: int,
 # --------------------------------------------------------------------------- GEMM
 
 def gemm_traffic(m: int, n: int, k: int, dtype_bytes: float, tile_m: int, tile_n: int,
-                 tile_k: int) -> Traffic:
+                 tile_k: int, *, b_dtype_bytes: float | None = None,
+                 group_size: int | None = None, group_bytes: float = 0.0) -> Traffic:
     """Output-stationary tiled GEMM C = A·B (A m×k, B k×n): reads ``m·k·Tn`` of A and
     ``k·n·Tm`` of B, writes ``m·n`` of C (elements), FLOPs ``2·m·n·k``. ``tile_k`` does not
-    change the totals (every k-step of every output tile is loaded once) but is validated."""
+    change the A/B/C totals (every k-step of every output tile is loaded once) but is
+    validated.
+
+    Weight-quantized B (docs/schedules.md, ``gemm_tiled``): B's elements are
+    ``b_dtype_bytes`` each (default ``dtype_bytes``); with ``group_size`` g, every output tile
+    also loads each of the ``ceil(k/g)`` groups' metadata (scale + zero point,
+    ``group_bytes`` per group per column) of its columns once: tensor ``"B_scales"`` reads
+    ``n·Tm·ceil(k/g)`` entries. ``tile_k`` still does not change the totals."""
     m, n, k = _pos_int("m", m), _pos_int("n", n), _pos_int("k", k)
     tm, tn = _pos_int("tile_m", tile_m), _pos_int("tile_n", tile_n)
     _pos_int("tile_k", tile_k)
     if dtype_bytes not in _ELEMENT_SIZES:
         raise InputError(f'"dtype_bytes" must be one of {_ELEMENT_SIZES}, got {dtype_bytes!r}')
+    be = dtype_bytes if b_dtype_bytes is None else b_dtype_bytes
+    if be not in _ELEMENT_SIZES:
+        raise InputError(f'"b_dtype_bytes" must be one of {_ELEMENT_SIZES}, got {be!r}')
     b = _Builder()
+    tiles_m = -(-m // tm)
     b.add("A", dtype_bytes, read=m * k * (-(-n // tn)))
-    b.add("B", dtype_bytes, read=k * n * (-(-m // tm)))
+    b.add("B", be, read=k * n * tiles_m)
+    if group_size is not None:
+        if isinstance(group_bytes, bool) or not isinstance(group_bytes, (int, float)) \
+                or not group_bytes > 0:
+            raise InputError(f'"group_bytes" must be a number > 0, got {group_bytes!r}')
+        groups = -(-k // _pos_int("group_size", group_size))
+        b.add("B_scales", group_bytes, read=n * tiles_m * groups)
     b.add("C", dtype_bytes, write=m * n)
     return b.build(1, 2 * m * n * k, 0)

@@ -37,6 +37,7 @@ without −M, so keeping it is conservative.
 
 Matrix multiplication C = A·B (A m×k, B k×n), in elements of ``dtype_bytes``:
 ``max(mk + kn + mn, 2mnk/√M − 2M)`` (compulsory; Smith et al., M = floor(sram_bytes / e)).
+With a weight-quantized B, operands count at their own sizes and M in words of the smaller.
 """
 from __future__ import annotations
 
@@ -125,17 +126,42 @@ def attention_lower_bound(*, seq_q: int, seq_k: int, head_dim: int, dtype_bytes:
 
 
 def matmul_lower_bound(m: int, n: int, k: int, dtype_bytes: float,
-                       sram_bytes: float) -> LowerBound:
+                       sram_bytes: float, *, b_dtype_bytes: float | None = None,
+                       group_size: int | None = None, group_bytes: float = 0.0) -> LowerBound:
     """GEMM C = A·B (A m×k, B k×n): ``max(mk + kn + mn, 2mnk/√M − 2M)`` elements × e
-    (compulsory; Smith, Lowery, Langou & van de Geijn), M = floor(sram_bytes / e)."""
+    (compulsory; Smith, Lowery, Langou & van de Geijn), M = floor(sram_bytes / e).
+
+    Weight-quantized B (``b_dtype_bytes`` per element, plus ``group_bytes`` of scale/zero
+    point per ``group_size`` weights along k per column): the compulsory term counts each
+    operand at its own size (A and C at e, B at b, ``n·ceil(k/g)`` metadata entries); the
+    matmul term counts words of the smaller element size ``w = min(e, b)`` with
+    ``M = floor(sram_bytes / w)``, which can only lower it (stays valid)."""
     e = _check_size("dtype_bytes", dtype_bytes)
     for name, v in (("m", m), ("n", n), ("k", k)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f'"{name}" must be an integer >= 1, got {v!r}')
-    words = _words(sram_bytes, e)
-    terms = {"compulsory": (m * k + k * n + m * n) * e,
-             "matmul": max(0.0, 2 * m * n * k / math.sqrt(words) - 2 * words) * e}
+    if b_dtype_bytes is None and group_size is None:
+        words = _words(sram_bytes, e)
+        terms = {"compulsory": (m * k + k * n + m * n) * e,
+                 "matmul": max(0.0, 2 * m * n * k / math.sqrt(words) - 2 * words) * e}
+        binding, value = _pick(terms)
+        formula = (f"max(compulsory=(mk + kn + mn)·e, matmul=(2mnk/√M − 2M)·e) with m={m}, "
+                   f"n={n}, k={k}, e={e}, M={words} words -> {binding}")
+        return LowerBound(value, binding, formula, terms)
+    b = e if b_dtype_bytes is None else _check_size("b_dtype_bytes", b_dtype_bytes)
+    meta = 0
+    if group_size is not None:
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+            raise InputError(f'"group_size" must be an integer >= 1, got {group_size!r}')
+        if not isinstance(group_bytes, (int, float)) or not group_bytes > 0:
+            raise InputError(f'"group_bytes" must be a number > 0, got {group_bytes!r}')
+        meta = n * -(-k // group_size) * group_bytes
+    w = min(e, b)
+    words = _words(sram_bytes, w)
+    terms = {"compulsory": (m * k + m * n) * e + k * n * b + meta,
+             "matmul": max(0.0, 2 * m * n * k / math.sqrt(words) - 2 * words) * w}
     binding, value = _pick(terms)
-    formula = (f"max(compulsory=(mk + kn + mn)·e, matmul=(2mnk/√M − 2M)·e) with m={m}, "
-               f"n={n}, k={k}, e={e}, M={words} words -> {binding}")
+    formula = (f"max(compulsory=(mk + mn)·e + kn·b + n·ceil(k/g)·s, matmul=(2mnk/√M − 2M)·w) "
+               f"with m={m}, n={n}, k={k}, e={e}, b={b}, g={group_size}, s={group_bytes}, "
+               f"w={w}, M={words} words -> {binding}")
     return LowerBound(value, binding, formula, terms)

@@ -219,7 +219,7 @@ def _model_ends(wl: LlmWorkload, stage: str, tokens: int) -> list[Operator]:
         Operator("lm_head", stage, "linear", 2.0 * b * h * m.vocab, "tensor",
                  weight_bytes=head_w, act_read_bytes=b * h * a, act_write_bytes=b * m.vocab * a,
                  shape=("gemm", b, m.vocab, h, wl.act_dtype),
-                 params={"m": b, "n": m.vocab, "k": h}),
+                 params={"m": b, "n": m.vocab, "k": h, "tied": m.tied_embeddings}),
     ]
 
 

@@ -6,8 +6,10 @@ gemm`` with ``gemm_tiled``, ``kind: attention`` with the workload's attention sc
 simulated once with :func:`memsim.simulate.simulate` (the cache lives in
 :func:`memsim.llm.analysis.analyse`). Norms, activations, adds and embeddings are memory-bound
 streams the tile engine does not model; they keep their roofline time. Weight-quantized linear
-layers are not simulated (the GEMM workload has one dtype; dequantization is not modelled) and
-keep their roofline time too. Without the engine installed, the run is roofline-only.
+layers (``weight_quant`` with 4 or 8 bits) run as mixed-dtype GEMMs: B (the weight) in int4 /
+int8 with its group scales and zero points (:func:`gemm_weight_format`), A and C in
+``act_dtype``; 2- and 3-bit weights have no engine dtype and keep their roofline time. Without
+the engine installed, the run is roofline-only.
 
 Granularity: the configuration's ``simulation.granularity`` if given, else ``wave`` (LLM
 operators are large; the engine reproduces tile-level bytes exactly at coarser granularity).
@@ -24,9 +26,9 @@ from ..result import LevelTraffic, Result, Roofline
 from .analysis import LlmReport, analyse, decode_contexts
 from .operators import ATTENTION_KINDS, Operator, attention_operators
 from .roofline import RooflineMachine, roofline, stage_totals
-from .workload import LlmWorkload
+from .workload import LlmWorkload, WeightQuant
 
-__all__ = ["LlmResult", "simulate_llm", "engine_simulator", "run_llm"]
+__all__ = ["LlmResult", "simulate_llm", "engine_simulator", "run_llm", "gemm_weight_format"]
 
 DEFAULT_GRANULARITY = "wave"
 
@@ -79,8 +81,31 @@ def fa2_decode_block_k(head_dim: int) -> int:
     return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
 
 
-def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
-    """An operator simulator over :func:`memsim.simulate.simulate`."""
+#: engine dtype of a quantized weight of ``bits`` bits (2- and 3-bit have none)
+QUANT_DTYPES = {4: "int4", 8: "int8"}
+
+
+def gemm_weight_format(quant: WeightQuant | None) -> dict | None:
+    """The ``gemm`` workload keys of a linear layer's weight format: ``{}`` for unquantized
+    weights, ``b_dtype``/``b_group_size``/``b_scale_dtype``/``b_zero_point`` for group-wise
+    quantized ones (groups along the input dimension k, the zero point in ``bits`` bits as
+    :meth:`WeightQuant.bytes_per_weight` counts it), None when the engine has no dtype of
+    that width (2 or 3 bits: roofline only)."""
+    if quant is None:
+        return {}
+    dtype = QUANT_DTYPES.get(quant.bits)
+    if dtype is None:
+        return None
+    return {"b_dtype": dtype, "b_group_size": quant.group, "b_scale_dtype": quant.scale_dtype,
+            "b_zero_point": quant.zero_point}
+
+
+def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
+                     weight_quant: WeightQuant | None = None):
+    """An operator simulator over :func:`memsim.simulate.simulate`; linear layers run with
+    the weight format of ``weight_quant`` (the LM head too, unless it is tied to the
+    unquantized embedding)."""
+    weight_format = gemm_weight_format(weight_quant)
     from ..simulate import simulate
     hw_data = hardware.to_dict()
     sms = hardware.gpu.sms if getattr(hardware, "gpu", None) is not None else 0
@@ -111,11 +136,16 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
         if op.kind == "linear":
             if "m" not in p:
                 return None
+            fmt = weight_format
+            if fmt and p.get("tied"):
+                fmt = {}                      # the tied LM head reads the embedding
+            if fmt is None:
+                return None                   # no engine dtype for the weights
             # tiles as a GEMM library picks them (skinny tiles and deep pipelines for decode;
             # gemm_tiled's tiling: library, checked against cuBLAS on the H100 data)
             return run({"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
-                        "dtype": op.shape[-1]}, {"kind": "gemm_tiled", "tiling": "library"}
-                       ).time_s
+                        "dtype": op.shape[-1], **fmt},
+                       {"kind": "gemm_tiled", "tiling": "library"}).time_s
         if op.kind not in ATTENTION_KINDS or not op.shape:
             return None
         extra = op.params.get("extra_bytes", 0.0) / bandwidth    # policy score metadata
@@ -143,12 +173,6 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY):
     return simulate_op
 
 
-def _quantized_guard(wl: LlmWorkload, simulate_op):
-    if simulate_op is None or wl.weight_quant is None:
-        return simulate_op
-    return lambda op: None if op.kind == "linear" else simulate_op(op)
-
-
 def run_llm(wl: LlmWorkload, hardware: Any, *, simulate: bool = True,
             granularity: str = DEFAULT_GRANULARITY, check: bool = True) -> LlmReport:
     """Analyse ``wl`` on ``hardware`` (roofline from its HBM bandwidth and peak rates; footprint
@@ -156,7 +180,7 @@ def run_llm(wl: LlmWorkload, hardware: Any, *, simulate: bool = True,
     machine = RooflineMachine.from_hardware(hardware, wl.act_dtype)
     capacity = (hardware.memory("hbm").total_capacity_bytes if hardware.has_memory("hbm")
                 else None)
-    sim = _quantized_guard(wl, engine_simulator(hardware, granularity) if simulate else None)
+    sim = engine_simulator(hardware, granularity, wl.weight_quant) if simulate else None
     return analyse(wl, machine, capacity, sim, check=check)
 
 

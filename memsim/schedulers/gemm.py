@@ -11,6 +11,15 @@ multicast bytes count once in ``l2.read_bytes`` and in the receivers' SRAM fills
 ``raster`` (``n``: along tile rows, the default; ``m``: down tile columns) and ``swizzle`` S
 (strips of S rows or columns visited together, as Triton's GROUP_SIZE_M) set the order of
 the clusters (of single tiles without clusters), which decides the L2 reuse of A and B.
+
+Weight-quantized B (``GemmWorkload.b_dtype`` / ``b_group_size``): a B tile is stored and moved
+in its quantized format, ``tk·tn·b`` bytes; the group metadata (scale and zero point, tensor
+class ``B_scales``) of a group is loaded once per block, with the first k-step that reaches
+the group, and read from SRAM by every step that dequantizes weights of the group.
+Assumption (as Marlin / AWQ / GPTQ kernels do): B is dequantized in registers after the
+shared-memory read, so SRAM per block holds the quantized tiles; the multiply runs at the
+activation ``dtype`` (its instruction class times the unchanged ``2·m·n·k`` FLOPs) and the
+dequantization's own ALU work is not timed.
 """
 from __future__ import annotations
 
@@ -26,7 +35,8 @@ MAX_STAGES = 16     # the deepest pipelines cuBLAS used in the H100 data (nvjet 
 
 
 def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
-                  sram_per_block: float) -> dict:
+                  sram_per_block: float, *, b_elem_bytes: float | None = None,
+                  b_group_size: int | None = None, b_group_bytes: float = 0.0) -> dict:
     """Tiles a GEMM library picks for C[m,n] = A[m,k] B[k,n] (``tiling: library``), rules read
     off cuBLAS's choices in the H100 kernel names (memsim/validation/data, docs/validation.md):
 
@@ -36,7 +46,9 @@ def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
     * while the grid has fewer tiles than 90% of the SMs, shrink (n 256 -> 128, then m down
       to 64, then n to 64, then m down to 8), but not into a grid larger than the SM count
       (a second, mostly empty wave);
-    * ``stages``: as many K steps as fit a block's shared memory, at most 16."""
+    * ``stages``: as many K steps as fit a block's shared memory, at most 16; a step holds
+      ``tm·tk·elem_bytes + tk·tn·b_elem_bytes`` (B defaults to ``elem_bytes``) plus, with
+      ``b_group_size`` g, the widest step's group metadata ``groups·tn·b_group_bytes``."""
     def pow2(x: int) -> int:
         v = 1
         while v < x:
@@ -63,8 +75,31 @@ def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
             break
         tm, tn = nxt
     tk = 64
-    stages = int(max(1, min(MAX_STAGES, sram_per_block // ((tm + tn) * tk * elem_bytes))))
+    if b_elem_bytes is None and b_group_size is None:
+        per_stage = (tm + tn) * tk * elem_bytes
+    else:
+        per_stage = _stage_bytes(tm, tn, tk, k, elem_bytes,
+                                 elem_bytes if b_elem_bytes is None else b_elem_bytes,
+                                 b_group_size, b_group_bytes)
+    stages = int(max(1, min(MAX_STAGES, sram_per_block // per_stage)))
     return {"tile_m": tm, "tile_n": tn, "tile_k": tk, "stages": stages}
+
+
+def groups_per_step(k: int, tk: int, group: int, new: bool = False) -> np.ndarray:
+    """Quantization groups (``group`` weights along k) touched by each k-step of ``tk``
+    (step c covers ``[c·tk, min((c+1)·tk, k))``); ``new``: only the groups no earlier step
+    touched, the ones whose scales the step loads (they sum to ``ceil(k / group)``)."""
+    start = np.arange(0, k, tk, dtype=np.int64)
+    end = -(-np.minimum(start + tk, k) // group)
+    return end - (-(-start // group) if new else start // group)
+
+
+def _stage_bytes(tm, tn, tk, k, a_e, b_e, group, group_bytes) -> float:
+    """One pipeline stage: the A tile, the quantized B tile and the widest step's scales."""
+    need = tm * tk * a_e + tk * tn * b_e
+    if group is not None:
+        need += int(groups_per_step(k, tk, group).max()) * tn * group_bytes
+    return need
 
 
 @register_schedule
@@ -87,12 +122,20 @@ class GemmTiled(Schedule):
         return out
 
     def _need(self, tm, tn, tk):
-        return self.stages * (tm * tk + tk * tn) * self.workload.dtype_bytes
+        w = self.workload
+        if not w.quantized:
+            return self.stages * (tm * tk + tk * tn) * w.dtype_bytes
+        return self.stages * _stage_bytes(tm, tn, tk, w.k, w.dtype_bytes, w.b_dtype_bytes,
+                                          w.b_group_size, w.b_group_bytes)
 
     def _resolve(self):
         w = self.workload
         if self.options.get("tiling") == "library":
-            lib = library_tiles(w.m, w.n, w.k, w.dtype_bytes, self.hw.gpu.sms, self.sram_limit)
+            quant = {} if not w.quantized else dict(
+                b_elem_bytes=w.b_dtype_bytes, b_group_size=w.b_group_size,
+                b_group_bytes=w.b_group_bytes)
+            lib = library_tiles(w.m, w.n, w.k, w.dtype_bytes, self.hw.gpu.sms, self.sram_limit,
+                                **quant)
             for key, value in lib.items():
                 if not self.options.get(key):
                     self.options[key] = value
@@ -107,9 +150,12 @@ class GemmTiled(Schedule):
         self.tm, self.tn, self.tk = sizes
         need = self._need(min(self.tm, w.m), min(self.tn, w.n), min(self.tk, w.k))
         if need > self.sram_limit:
-            raise self._too_big(f"tile {self.tm}x{self.tn}x{self.tk} {w.dtype} "
+            fmt = w.dtype if not w.quantized else f"{w.dtype} x {w.b_dtype or w.dtype}"
+            scales = " + B scales" if w.b_group_size is not None else ""
+            raise self._too_big(f"tile {self.tm}x{self.tn}x{self.tk} {fmt} "
                                 f"stages={self.stages}", need,
-                                f"{self.stages} x (A {self.tm}x{self.tk} + B {self.tk}x{self.tn})")
+                                f"{self.stages} x (A {self.tm}x{self.tk} + B {self.tk}x{self.tn}"
+                                f"{scales})")
         self.sram = need
         self.cm = self.options.get("cluster_m") or 1
         self.cn = self.options.get("cluster_n") or 1
@@ -152,12 +198,23 @@ class GemmTiled(Schedule):
     def kernels(self):
         w = self.workload
         e = float(w.dtype_bytes)
+        be = float(w.b_dtype_bytes)          # == e unless B is quantized
         rm = block_sizes(w.m, self.tm).astype(np.float64)
         rn = block_sizes(w.n, self.tn).astype(np.float64)
         rk = block_sizes(w.k, self.tk).astype(np.float64)
         Tm, Tn, Tk = len(rm), len(rn), len(rk)
         p = Program()
         A, B, C = p.tensor("A", Tm * Tk), p.tensor("B", Tk * Tn), p.tensor("C", Tm * Tn)
+        if w.b_group_size is not None:
+            # scales and zero points, per column: a block loads each group's once, with the
+            # first k-step that reaches the group, and reads those of every group its
+            # step dequantizes (a group split by a step boundary is read by both steps)
+            S = p.tensor("B_scales", Tk * Tn)
+            g_new = groups_per_step(w.k, self.tk, w.b_group_size, new=True).astype(np.float64)
+            g_use = groups_per_step(w.k, self.tk, w.b_group_size).astype(np.float64)
+            ge = float(w.b_group_bytes)
+        else:
+            S = None
         ks = np.arange(Tk, dtype=np.int64)
         zero = np.zeros(1, dtype=np.int64)
 
@@ -172,11 +229,15 @@ class GemmTiled(Schedule):
                 a, c, load_a, load_b = order[b]
             ma, nc = float(rm[a]), float(rn[c])
             loads = ((Access(A.index, A.base + a * Tk, 1, ma * e, rk),) if load_a else ()) + \
-                ((Access(B.index, B.base + c, Tn, nc * e, rk),) if load_b else ())
+                ((Access(B.index, B.base + c, Tn, nc * be, rk),) if load_b else ())
+            operands = (Access(A.index, 0, 0, ma * e, rk), Access(B.index, 0, 0, nc * be, rk))
+            if S is not None:
+                if load_b:
+                    loads += (Access(S.index, S.base + c, Tn, nc * ge, g_new),)
+                operands += (Access(S.index, 0, 0, nc * ge, g_use),)
             return (Segment(ks, loads=loads,
                             ops=(Op(self.instruction, 2.0 * ma * nc, rk),),
-                            operands=(Access(A.index, 0, 0, ma * e, rk),
-                                      Access(B.index, 0, 0, nc * e, rk))),
+                            operands=operands),
                     Segment(zero, stores=(Access(C.index, C.base + a * Tn + c, 0,
                                                  ma * nc * e),)))
 
