@@ -28,6 +28,9 @@ import torch
 import triton
 import triton.language as tl
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from profiled import profiled  # noqa: E402
+
 MB = 1_000_000
 CHUNK = 64 * 1024                    # bytes each CTA reads in the chunked read kernel
 
@@ -69,14 +72,8 @@ def main() -> int:
         read(cleaner)
         torch.cuda.synchronize()
 
-    def profiled(pid, fn):
-        torch.cuda.synchronize()
-        torch.cuda.nvtx.range_push(pid)
-        torch.cuda.profiler.start()
-        fn()
-        torch.cuda.synchronize()
-        torch.cuda.profiler.stop()
-        torch.cuda.nvtx.range_pop()
+    def profile(pid, fn):
+        profiled(pid, fn)
         print(f"probe {pid}", flush=True)
 
     read(cleaner)          # compile and warm up outside the profiled ranges
@@ -93,7 +90,7 @@ def main() -> int:
             pid = f"reread_{mode}_{s_mb}MB"
             clean()
             read(x)                        # first pass: x enters L2 (clean lines)
-            profiled(pid, lambda: read(x, shift))
+            profile(pid, lambda: read(x, shift))
             probes.append({"id": pid, "experiment": "reread", "mode": mode, "bytes": nbytes})
     # B: the flush's dirty lines that a read of F bytes evicts
     for f_mb in (4, 8, 16, 24, 32, 48, 64, 128, 256):
@@ -102,7 +99,7 @@ def main() -> int:
         pid = f"after_flush_read_{f_mb}MB"
         clean()
         flush.zero_()
-        profiled(pid, lambda: read(y))
+        profile(pid, lambda: read(y))
         probes.append({"id": pid, "experiment": "after_flush", "bytes": nbytes})
     # B': the same with nothing written before (control: write-back should be ~0)
     for f_mb in (64, 256):
@@ -110,7 +107,7 @@ def main() -> int:
         y = big[: nbytes // 2]
         pid = f"clean_read_{f_mb}MB"
         clean()
-        profiled(pid, lambda: read(y))
+        profile(pid, lambda: read(y))
         probes.append({"id": pid, "experiment": "clean_control", "bytes": nbytes})
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "l2_probes.json"), "w") as f:

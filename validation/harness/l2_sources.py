@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases as C  # noqa: E402
+from profiled import profiled  # noqa: E402
 
 IDS = ["gemm_m2048n2048k2048", "gemm_m4096n4096k4096", "gemm_m64n8192k8192",
        "gemm_m256n16384k4096", "attn_cudnn_b4h16n2048d128", "attn_flash_b4h16n2048d128",
@@ -28,13 +29,7 @@ def main():
         fn = C.build(by_id[cid])
         fn()
         fn()
-        torch.cuda.synchronize()
-        torch.cuda.nvtx.range_push(cid)
-        torch.cuda.profiler.start()
-        fn()
-        torch.cuda.synchronize()
-        torch.cuda.profiler.stop()
-        torch.cuda.nvtx.range_pop()
+        profiled(cid, fn)
         del fn
         print("profiled", cid, flush=True)
 

@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases as C  # noqa: E402
+from profiled import profiled  # noqa: E402
 
 REPEATS = 3
 
@@ -23,13 +24,7 @@ def main(ids):
         fn()
         fn()
         for r in range(REPEATS):
-            torch.cuda.synchronize()
-            torch.cuda.nvtx.range_push(f"{cid}#{r}")
-            torch.cuda.profiler.start()
-            fn()
-            torch.cuda.synchronize()
-            torch.cuda.profiler.stop()
-            torch.cuda.nvtx.range_pop()
+            profiled(f"{cid}#{r}", fn)
         del fn
         print("profiled", cid, flush=True)
 
