@@ -9,6 +9,8 @@ Every constant comes from a ceiling, never from fitting a case's error:
   host<->device copies (``overhead = a - latency``);
 * ``bf16_wgmma`` achievable: the best calibration GEMM (cuBLAS nvjet, wgmma) as
   ``flops / (t - launch_overhead)``;
+* ``fp16_wgmma`` achievable: the best fp16 GEMM of ``gemm_rates.json`` (a separate run with
+  the same timing protocol, which also re-times bf16 as a check) as ``flops / (t - launch)``;
 * ``bf16_mma`` achievable: the rate at which memsim reproduces the fastest calibration FA2
   prefill case (the only mma.sync ceiling in the data: cuBLAS uses wgmma), found by bisection;
 * ``fp32_fma`` achievable: the best FFMA GEMM kernel of the math backend
@@ -104,6 +106,7 @@ def calibrate(device: str = "h100", hw=None) -> dict:
         lo, hi = (mid, hi) if t > fbest.time_s else (lo, mid)
     out["bf16_mma"] = ((lo * hi) ** 0.5, [fbest.id])
     out["l2_dirty_after_flush"] = _dirty_after_flush(cases, hw.memory("l2").capacity_bytes, bw)
+    out.update(rates_by_dtype(device, a, ds))
     out.update(l2_from_probes(device))
     out["math_kernel_bandwidth"] = math_kernel_bandwidth(cases)
     return out
@@ -127,6 +130,24 @@ def math_kernel_bandwidth(cases, min_bytes: float = 8e6) -> tuple[dict, list]:
                 rates.setdefault(kernel_class(k), []).append(nb / k.gpu_time_s)
                 ids.add(c.id)
     return {name: float(np.median(v)) for name, v in sorted(rates.items())}, sorted(ids)
+
+
+def rates_by_dtype(device: str, launch: float, ds) -> dict:
+    """``fp16_wgmma`` from ``gemm_rates.json``; ``bf16_retime``: its bf16 re-timing over the
+    committed median of the same shape (the two runs' agreement)."""
+    import json
+    from .data import DATA_DIR
+    with open(DATA_DIR / device / "gemm_rates.json") as f:
+        doc = json.load(f)
+    fp16 = [c for c in doc["cases"] if c["dtype"] == "fp16"]
+    best = max(fp16, key=lambda c: c["flops"] / c["median_s"])
+    ratios = []
+    for c in doc["cases"]:
+        if c["dtype"] == "bf16":
+            twin = f"gemm_m{c['m']}n{c['n']}k{c['k']}"
+            ratios.append((c["median_s"] / ds.case(twin).time_s, twin))
+    return {"fp16_wgmma": (best["flops"] / (best["median_s"] - launch), [best["id"]]),
+            "bf16_retime": (max(ratios, key=lambda r: abs(r[0] - 1))[0], [r[1] for r in ratios])}
 
 
 def l2_from_probes(device: str = "h100") -> dict:
@@ -163,5 +184,8 @@ def _dirty_after_flush(cases, l2: float, bw: float):
 
 if __name__ == "__main__":       # pragma: no cover
     for key, (value, ids) in calibrate().items():
-        print(f"{key}: {value:.6g}   # from {len(ids)} cases: {', '.join(ids[:4])}"
-              f"{' ...' if len(ids) > 4 else ''}")
+        values = value.items() if isinstance(value, dict) else [(key, value)]
+        for name, v in values:
+            label = name if name == key else f"{key}.{name}"
+            print(f"{label}: {v:.6g}   # from {len(ids)} cases: {', '.join(ids[:4])}"
+                  f"{' ...' if len(ids) > 4 else ''}")
