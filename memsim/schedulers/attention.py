@@ -37,6 +37,13 @@ class _Attention(Schedule):
         self._ones: dict = {}
         self._rows = [np.flatnonzero(row).astype(np.int64) for row in self.act]
 
+    def _qkv(self, p: Program, q_blocks: int) -> tuple:
+        """Tensor classes Q (``q_blocks`` regions per query head), K and V (one region per key
+        block of each K/V head), allocated in that order."""
+        nkv = self.workload.batch * self.workload.kv_heads
+        return (p.tensor("Q", self.bh * q_blocks), p.tensor("K", nkv * self.tc),
+                p.tensor("V", nkv * self.tc))
+
     def kv_of(self, bh: int) -> int:
         """K/V head (over all batches) read by query head ``bh``."""
         w = self.workload
@@ -119,10 +126,7 @@ class Flash2(_Attention):
 
     def kernels(self):
         p = Program()
-        w = self.workload
-        nkv = w.batch * w.kv_heads
-        Q, K, V = p.tensor("Q", self.bh * self.tr), p.tensor("K", nkv * self.tc), \
-            p.tensor("V", nkv * self.tc)
+        Q, K, V = self._qkv(p, self.tr)
         O, L = p.tensor("O", self.bh * self.tr), p.tensor("L", self.bh * self.tr)
         de = self.d * self.e
         ops = [self._compute(float(ri), self.c) for ri in self.r]
@@ -190,10 +194,8 @@ class Flash1(_Attention):
 
     def kernels(self):
         p = Program()
-        w = self.workload
-        nkv = w.batch * w.kv_heads
         tr, tc = self.tr, self.tc
-        Q, K, V = p.tensor("Q", self.bh * tr), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        Q, K, V = self._qkv(p, tr)
         O, l, m = (p.tensor(n, self.bh * tr) for n in ("O", "l", "m"))
         de = self.d * self.e
         all_rows = np.arange(tr, dtype=np.int64)
@@ -259,10 +261,8 @@ class Standard(_Attention):
 
     def kernels(self):
         p = Program()
-        w = self.workload
-        nkv = w.batch * w.kv_heads
         tr, tc = self.tr, self.tc
-        Q, K, V = p.tensor("Q", self.bh * tr), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        Q, K, V = self._qkv(p, tr)
         S, P = p.tensor("S", self.bh * tr * tc), p.tensor("P", self.bh * tr * tc)
         O = p.tensor("O", self.bh * tr)
         de, ie = self.d * self.e, float(dtype_bytes(self.inter))

@@ -135,10 +135,8 @@ class Chunked(_Attention):
 
     def kernels(self):
         p = Program()
-        w = self.workload
-        nkv = w.batch * w.kv_heads
         tr, tc = self.tr, self.tc
-        Q, K, V = p.tensor("Q", self.bh * tr), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        Q, K, V = self._qkv(p, tr)
         acc, ssum, smax = (p.tensor(n, self.bh * tr * tc) for n in ("acc", "ssum", "smax"))
         O = p.tensor("O", self.bh * tr)
         de = self.d * self.e
@@ -223,10 +221,8 @@ class FlashDecoding(_Attention):
 
     def kernels(self):
         p = Program()
-        w = self.workload
-        nkv = w.batch * w.kv_heads
         tc, S = self.tc, self.splits
-        Q, K, V = p.tensor("Q", self.bh), p.tensor("K", nkv * tc), p.tensor("V", nkv * tc)
+        Q, K, V = self._qkv(p, 1)
         Op_, Lp = p.tensor("O_partial", self.bh * S), p.tensor("L_partial", self.bh * S)
         O = p.tensor("O", self.bh)
         nq, de = float(self.nq), self.d * self.e
