@@ -117,6 +117,13 @@ def _attention_workload(p) -> dict:
             "dtype": p.get("dtype", "bf16")}
 
 
+def _sm80(kind: str, rows: int, **tiles) -> dict:
+    """Schedule of an sm80 attention kernel (FA2, cutlass fmha, cuDNN wmma): mma.sync, the
+    two-deep cp.async pipeline, MMAs on the whole ``rows``-row query tile."""
+    return {"kind": kind, **tiles, "instruction": "bf16_mma", "stages": FA2_STAGES,
+            "compute_rows": rows}
+
+
 def _attention_schedule(case) -> tuple[dict, str]:
     p = case.params
     backend, d = p["backend"], p["head_dim"]
@@ -129,18 +136,16 @@ def _attention_schedule(case) -> tuple[dict, str]:
         bm, bn = int(m.group(2)), int(m.group(3))
         if "splitkv" in k.name:
             splits = k.grid[1]
-            return ({"kind": "flash_decoding", "block_k": bn, "splits": splits,
-                     "instruction": "bf16_mma", "stages": FA2_STAGES, "compute_rows": bm},
+            return (_sm80("flash_decoding", bm, block_k=bn, splits=splits),
                     f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>, grid.y={splits}")
-        return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES, "compute_rows": bm}, f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
+        return (_sm80("flash2", bm, block_q=bm, block_k=bn),
+                f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
     if backend == "efficient":
         m = _CUTLASS.search(name)
         if not m:
             raise InputError(f"case {case.id!r}: no cutlass AttentionKernel in {k.name!r}")
         bq, bk = int(m.group(1)), int(m.group(2))
-        return ({"kind": "flash2", "block_q": bq, "block_k": bk, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES, "compute_rows": bq}, f"{k.name} <{bq},{bk},{m.group(3)}>")
+        return (_sm80("flash2", bq, block_q=bq, block_k=bk), f"{k.name} <{bq},{bk},{m.group(3)}>")
     if backend == "cudnn":
         m = _CUDNN.search(name)
         if not m:
@@ -156,11 +161,9 @@ def _attention_schedule(case) -> tuple[dict, str]:
                     f"{k.name[:60]} {bm}x{bn}x{m.group(3)}, {smem} B smem")
         # sm80 wmma decode kernel: split over gridDim.x when a reduction kernel follows
         if len(case.kernels) > 1:
-            return ({"kind": "flash_decoding", "block_k": bn, "splits": k.grid[0],
-                     "instruction": "bf16_mma", "stages": FA2_STAGES, "compute_rows": bm},
+            return (_sm80("flash_decoding", bm, block_k=bn, splits=k.grid[0]),
                     f"{k.name[:60]} {bm}x{bn}, grid.x={k.grid[0]} + lean_reduction")
-        return ({"kind": "flash2", "block_q": bm, "block_k": bn, "instruction": "bf16_mma",
-                 "stages": FA2_STAGES, "compute_rows": bm}, f"{k.name[:60]} {bm}x{bn}")
+        return (_sm80("flash2", bm, block_q=bm, block_k=bn), f"{k.name[:60]} {bm}x{bn}")
     raise InputError(f"case {case.id!r}: unknown attention backend {backend!r}")
 
 
