@@ -75,12 +75,9 @@ def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
             break
         tm, tn = nxt
     tk = 64
-    if b_elem_bytes is None and b_group_size is None:
-        per_stage = (tm + tn) * tk * elem_bytes
-    else:
-        per_stage = _stage_bytes(tm, tn, tk, k, elem_bytes,
-                                 elem_bytes if b_elem_bytes is None else b_elem_bytes,
-                                 b_group_size, b_group_bytes)
+    per_stage = _stage_bytes(tm, tn, tk, k, elem_bytes,
+                             elem_bytes if b_elem_bytes is None else b_elem_bytes,
+                             b_group_size, b_group_bytes)
     stages = int(max(1, min(MAX_STAGES, sram_per_block // per_stage)))
     return {"tile_m": tm, "tile_n": tn, "tile_k": tk, "stages": stages}
 
@@ -123,19 +120,15 @@ class GemmTiled(Schedule):
 
     def _need(self, tm, tn, tk):
         w = self.workload
-        if not w.quantized:
-            return self.stages * (tm * tk + tk * tn) * w.dtype_bytes
         return self.stages * _stage_bytes(tm, tn, tk, w.k, w.dtype_bytes, w.b_dtype_bytes,
                                           w.b_group_size, w.b_group_bytes)
 
     def _resolve(self):
         w = self.workload
         if self.options.get("tiling") == "library":
-            quant = {} if not w.quantized else dict(
-                b_elem_bytes=w.b_dtype_bytes, b_group_size=w.b_group_size,
-                b_group_bytes=w.b_group_bytes)
             lib = library_tiles(w.m, w.n, w.k, w.dtype_bytes, self.hw.gpu.sms, self.sram_limit,
-                                **quant)
+                                b_elem_bytes=w.b_dtype_bytes, b_group_size=w.b_group_size,
+                                b_group_bytes=w.b_group_bytes)
             for key, value in lib.items():
                 if not self.options.get(key):
                     self.options[key] = value
