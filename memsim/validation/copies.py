@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CopyPrediction", "predict_copy"]
+__all__ = ["CopyPrediction", "predict_copy", "visible_writes"]
+
+
+def visible_writes(reads: float, writes: float, l2: float) -> float:
+    """Writes that reach HBM while a memory-bound kernel runs: an LRU L2 of ``l2`` bytes fed
+    read and write streams in the ratio reads : writes ends the kernel with a
+    ``writes / (reads + writes)`` share of it dirty (reads = writes: half of it)."""
+    if writes <= 0:
+        return 0.0
+    return max(0.0, writes - l2 * writes / (reads + writes))
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,7 @@ def predict_copy(hw, direction: str, nbytes: int) -> CopyPrediction:
         hbm = hw.memory("hbm")
         l2 = hw.memory("l2")
         t = hw.gpu.launch_overhead_s + nbytes / hbm.read_bandwidth + nbytes / hbm.write_bandwidth
-        visible = max(0.0, nbytes - l2.lru_capacity_bytes / 2)
+        visible = visible_writes(nbytes, nbytes, l2.lru_capacity_bytes)
         return CopyPrediction(t, nbytes, nbytes, visible, nbytes)
     link = hw.link_between("host", "hbm")
     if link is None:

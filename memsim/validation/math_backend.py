@@ -75,6 +75,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InputError
+from .copies import visible_writes
 
 __all__ = ["predict_math_case", "math_ops", "MathOp", "chunk_count", "memory_kernel",
            "gemm_config", "SUB_BLOCKS", "KERNEL_BANDWIDTH", "kernel_class", "aligned_ops"]
@@ -175,13 +176,6 @@ def math_ops(p) -> list[MathOp]:
     return ops
 
 
-def _visible_writes(r: float, w: float, l2: float) -> float:
-    """Writes that reach HBM while the kernel runs (the rest is dirty in L2 at its end)."""
-    if w <= 0:
-        return 0.0
-    return max(0.0, w - l2 * w / (r + w))
-
-
 def kernel_class(kernel) -> str:
     """The ATen kernel template of a launch (its function name without namespaces), e.g.
     ``vectorized_elementwise_kernel``, ``unrolled_elementwise_kernel``, ``reduce_kernel``."""
@@ -232,7 +226,7 @@ def memory_kernel(hw, op: MathOp, share: float = 1.0, prev_writes=(),
     else:
         t = hw.gpu.launch_overhead_s + r_run / hbm.read_bandwidth + w / hbm.write_bandwidth
     return {"time_s": t, "hbm_read": r_cold, "hbm_write": w,
-            "hbm_write_visible": _visible_writes(r_cold, w, l2), "l2_read": l2r,
+            "hbm_write_visible": visible_writes(r_cold, w, l2), "l2_read": l2r,
             "hbm_read_run": r_run}
 
 
