@@ -197,7 +197,7 @@ def attention_traffic(schedule: str, *, seq_q: int, seq_k: int, head_dim: int,
                       window: int | None = None, sparse: Any = None,
                       intermediate_bytes: float | None = None, splits: int | None = None,
                       block: int | None = None, sram_elements: int | None = None,
-                      num_sms: int | None = None) -> Traffic:
+                      num_sms: int | None = None, reload_q: bool = False) -> Traffic:
     """Exact SRAM-boundary traffic of an attention forward schedule (docs/schedules.md).
 
     ``schedule``: one of :data:`ATTENTION_SCHEDULES`. Block sizes: ``block_q``/``block_k``
@@ -207,7 +207,8 @@ def attention_traffic(schedule: str, *, seq_q: int, seq_k: int, head_dim: int,
     :func:`square_tiling_block` of ``sram_elements``). ``flash_decoding`` takes ``splits`` or
     ``num_sms`` for :func:`flash_decoding_splits`. ``sparse`` is None, a
     :class:`~memsim.workloads.masks.BlockSparse` or a mapping ``{density, block, seed}``.
-    ``intermediate_bytes`` (S, P, A) defaults to ``dtype_bytes``.
+    ``intermediate_bytes`` (S, P, A) defaults to ``dtype_bytes``. ``reload_q`` (flash2 only):
+    Q_i is loaded with every active K/V block instead of once per row block.
     """
     nq, nk = _pos_int("seq_q", seq_q), _pos_int("seq_k", seq_k)
     d = _pos_int("head_dim", head_dim)
@@ -278,7 +279,8 @@ def attention_traffic(schedule: str, *, seq_q: int, seq_k: int, head_dim: int,
         b.add("l", STATS_BYTES, read=rows_act, write=nq + rows_act)
         b.add("m", STATS_BYTES, read=rows_act, write=nq + rows_act)
     elif schedule == "flash2":
-        b.add("Q", e, read=nq * d)   # every row block's thread block loads its Q_i
+        # every row block's thread block loads its Q_i once, or (reload_q) with every tile
+        b.add("Q", e, read=rows_act * d if reload_q else nq * d)
         b.add("K", e, read=cols_act * d)
         b.add("V", e, read=cols_act * d)
         b.add("O", e, write=nq * d)

@@ -113,16 +113,30 @@ class Flash2(_Attention):
 
     kind = "flash2"
 
+    @classmethod
+    def _options(cls, node):
+        return {**super()._options(node), "reload_q": node.opt("reload_q", bool, False)}
+
     def _need(self, br, bc):
-        return (br * self.workload.head_dim
-                + self.stages * 2 * bc * self.workload.head_dim) * self.workload.dtype_bytes
+        d = self.workload.head_dim
+        if self.options.get("reload_q"):    # Q_i streams through the stage buffers with K_j
+            return self.stages * (br + 2 * bc) * d * self.workload.dtype_bytes
+        return (br * d + self.stages * 2 * bc * d) * self.workload.dtype_bytes
 
     def _resolve(self):
         br, bc = self._blocks_default(self._need)
         self._shape(br, bc)
-        self.sram = self._check_fit(
-            self._need(min(br, self.nq), min(bc, self.nk)),
-            f"Q {br}x{self.d} + {self.stages} x (K+V) {bc}x{self.d}, {self.workload.dtype}")
+        held = (f"{self.stages} x (Q {br}x{self.d} + K+V {bc}x{self.d})"
+                if self.options.get("reload_q")
+                else f"Q {br}x{self.d} + {self.stages} x (K+V) {bc}x{self.d}")
+        self.sram = self._check_fit(self._need(min(br, self.nq), min(bc, self.nk)),
+                                    f"{held}, {self.workload.dtype}")
+
+    def _resolved(self):
+        out = super()._resolved()
+        if self.options.get("reload_q"):
+            out["reload_q"] = True
+        return out
 
     def kernels(self):
         p = Program()
@@ -134,17 +148,24 @@ class Flash2(_Attention):
         opds = [(Access(Q.index, 0, 0, de * float(ri)), Access(K.index, 0, 0, de, self.c),
                  Access(V.index, 0, 0, de, self.c)) for ri in self.r]
         tr = self.tr
+        reload_q = bool(self.options.get("reload_q"))
 
         def block(b):
             bh, i = divmod(b, tr)
             kv = self.kv_of(bh) * self.tc
             one = one_of(self._ones, i)
-            segs = [Segment(one, loads=(Access(Q.index, Q.base + bh * tr, 1, de, self.r),))]
+            q_once = Access(Q.index, Q.base + bh * tr, 1, de, self.r)
             js = self._rows[i]
+            # reload_q: Q_i is loaded with every K/V block (cutlass fmha's first GEMM streams
+            # both operands from global memory) instead of once before the loop
+            segs = [] if reload_q else [Segment(one, loads=(q_once,))]
             if len(js):
-                segs.append(Segment(js, loads=(Access(K.index, K.base + kv, 1, de, self.c),
-                                               Access(V.index, V.base + kv, 1, de, self.c)),
-                                    ops=ops[i], operands=opds[i]))
+                kv_loads = (Access(K.index, K.base + kv, 1, de, self.c),
+                            Access(V.index, V.base + kv, 1, de, self.c))
+                if reload_q:
+                    kv_loads = (Access(Q.index, Q.base + bh * tr + i, 0, de * float(self.r[i])),
+                                ) + kv_loads
+                segs.append(Segment(js, loads=kv_loads, ops=ops[i], operands=opds[i]))
             segs.append(Segment(one, stores=(Access(O.index, O.base + bh * tr, 1, de, self.r),
                                              Access(L.index, L.base + bh * tr, 1, STATS,
                                                     self.r))))

@@ -19,7 +19,9 @@ SDPA flash (FA2)          ``flash2``, block_q/block_k = kBlockM/kBlockN of
 flash split-KV decode     ``flash_decoding``, splits = gridDim.y of
                           ``flash_fwd_splitkv_kernel``, block_k = kBlockN
 SDPA efficient (cutlass)  ``flash2``, block_q/block_k = kQueriesPerBlock/kKeysPerBlock of
-                          ``AttentionKernel<bf16, Sm80, aligned, Q, K, ...>``, ``bf16_mma``
+                          ``AttentionKernel<bf16, Sm80, aligned, Q, K, ...>``, ``bf16_mma``,
+                          ``reload_q`` (its first GEMM's mainloop reads the Q tile from
+                          global memory again for every key block)
 SDPA cuDNN (sm90)         ``flash2`` with ``bf16_wgmma``, block_q = 2 consumer warpgroups x 64
                           rows, block_k = 128 (``..._64x128x{d}_...``), stages closest to
                           the shared memory per block (3 at d=128, 4 at d=64)
@@ -145,7 +147,8 @@ def _attention_schedule(case) -> tuple[dict, str]:
         if not m:
             raise InputError(f"case {case.id!r}: no cutlass AttentionKernel in {k.name!r}")
         bq, bk = int(m.group(1)), int(m.group(2))
-        return (_sm80("flash2", bq, block_q=bq, block_k=bk), f"{k.name} <{bq},{bk},{m.group(3)}>")
+        return (_sm80("flash2", bq, block_q=bq, block_k=bk, reload_q=True),
+                f"{k.name} <{bq},{bk},{m.group(3)}>")
     if backend == "cudnn":
         m = _CUDNN.search(name)
         if not m:

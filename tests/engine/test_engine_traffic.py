@@ -38,6 +38,8 @@ def _closed_form(kind, w, res):
         kw.update(block_q=res["block_q"], block_k=res["block_k"])
     if "intermediate_dtype" in res:
         kw["intermediate_bytes"] = dtype_bytes(res["intermediate_dtype"])
+    if res.get("reload_q"):
+        kw["reload_q"] = True
     return attention_traffic(kind, **kw)
 
 
@@ -79,6 +81,21 @@ def test_explicit_options_and_other_dtypes():
     _check("square_tiling", w, {"block": 40, "intermediate_dtype": "fp32"})
     _check("chunked", w, {"block_q": 200, "block_k": 300})
     _check("flash1", w, {"block_q": 50, "block_k": 333})
+
+
+@pytest.mark.parametrize("granularity", ["block", "tile"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}d{s[2]}")
+def test_flash2_reload_q_bytes_equal_closed_forms(shape, granularity):
+    """cutlass fmha's order: Q_i loaded with every active K/V block (masks, GQA, ragged)."""
+    nq, nk, d, causal, window, sparse, kvh = shape
+    w = AttentionWorkload(2, 4, kvh, nq, nk, d, causal, window, sparse, "bf16")
+    er = _check("flash2", w, {"reload_q": True, "block_q": 64, "block_k": 64},
+                granularity=granularity)
+    plain = _check("flash2", w, {"block_q": 64, "block_k": 64})
+    # only Q changes: once per row block before, once per active tile now
+    assert er.tensors["K"] == plain.tensors["K"] and er.tensors["O"] == plain.tensors["O"]
+    if not (causal or window or sparse):      # every tile active: Q read once per key block
+        assert er.tensors["Q"]["l2_read"] == plain.tensors["Q"]["l2_read"] * -(-nk // 64)
 
 
 def test_long_sequence_flash2_block_mode():

@@ -184,6 +184,34 @@ def test_compute_rows_is_checked():
         get_schedule("standard").from_dict({"compute_rows": 16}, w, HW)
 
 
+# -- reload_q: Q streamed with every K/V block (cutlass fmha) ------------------------------------
+def test_reload_q_streams_q_through_the_stage_buffers():
+    w = AttentionWorkload(2, 4, 4, 512, 512, 64, False, None, None, "bf16")
+    plain, _ = _attn("flash2", w, block_q=64, block_k=64)
+    s, er = _attn("flash2", w, block_q=64, block_k=64, reload_q=True)
+    # SRAM per block: stages x (Q + K + V) instead of Q + stages x (K + V)
+    assert s.sram == 2 * (64 + 2 * 64) * 64 * 2 and plain.sram == (64 + 2 * 2 * 64) * 64 * 2
+    assert s.resolved()["reload_q"] is True and "reload_q" not in plain.resolved()
+    # 8 key blocks per row block: Q crosses the SRAM boundary 8 times
+    assert er.tensors["Q"]["l2_read"] == 8 * 2 * 4 * 512 * 64 * 2
+
+
+def test_reload_q_tile_and_block_granularity_agree():
+    w = AttentionWorkload(1, 8, 8, 1024, 1024, 128, True, None, None, "bf16")
+    _, tile = _attn("flash2", w, "tile", block_q=64, block_k=128, reload_q=True)
+    _, block = _attn("flash2", w, "block", block_q=64, block_k=128, reload_q=True)
+    assert block.time_s == pytest.approx(tile.time_s, rel=1e-9)
+    assert block.levels == tile.levels
+
+
+def test_reload_q_is_checked():
+    w = AttentionWorkload(1, 4, 4, 256, 256, 64, False, None, None, "bf16")
+    with pytest.raises(InputError, match="reload_q"):
+        get_schedule("flash2").from_dict({"reload_q": "yes"}, w, HW)
+    with pytest.raises(InputError, match="reload_q"):     # only flash2 has it
+        get_schedule("chunked").from_dict({"reload_q": True}, w, HW)
+
+
 # -- re-profiled cases (rechecks.json) -----------------------------------------------------------
 def test_rechecked_cases_keep_the_first_record_and_use_the_median_of_the_repeats():
     import json
