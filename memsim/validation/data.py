@@ -33,7 +33,7 @@ import numpy as np
 from memsim.errors import InputError
 
 __all__ = ["DATA_DIR", "devices", "Kernel", "GpuCase", "GpuDataset", "DiskPoint", "DiskCurve",
-           "NumericsCase", "load_gpu_cases", "load_disk_curve", "load_sdpa_numerics",
+           "NumericsCase", "L2Requests", "load_gpu_cases", "load_disk_curve", "load_sdpa_numerics",
            "L2Probe", "load_l2_probes"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -41,6 +41,7 @@ GPU_SCHEMA = "memsim.validation.gpu_cases/1"
 DISK_SCHEMA = "memsim.validation.disk/1"
 L2_SCHEMA = "memsim.validation.l2_probes/1"
 RECHECK_SCHEMA = "memsim.validation.rechecks/1"
+L2_REQUESTS_SCHEMA = "memsim.l2_requests/1"
 
 
 def devices() -> list[str]:
@@ -89,6 +90,28 @@ class Kernel:
 
 
 @dataclass(frozen=True)
+class L2Requests:
+    """One kernel's L2 read traffic from a second profiled call (``l2_requests.json``), bytes.
+
+    H100's L2 Request Coalescer merges concurrent reads of one sector by several SMs into one
+    L2 lookup, so ``lookup_bytes`` (the main run's ``lts__t_sectors_srcunit_tex_op_read``)
+    falls short of what the thread blocks load wherever they read shared data in lockstep.
+    ``requested_bytes`` = lookups + coalesced sectors is what the SMs asked L2 for (it equals
+    the bytes L2 delivered, less the extra copies of TMA multicasts, within 0.6% on every
+    profiled kernel)."""
+
+    kernel: str
+    lookup_bytes: int
+    coalesced_bytes: int
+    delivered_bytes: int
+    multicast_delivered_bytes: int
+
+    @property
+    def requested_bytes(self) -> int:
+        return self.lookup_bytes + self.coalesced_bytes
+
+
+@dataclass(frozen=True)
 class GpuCase:
     """One measured configuration. ``kernels`` is None where Nsight Compute did not profile it
     (host copies, cudaMemcpy device copies, launch/latency records)."""
@@ -105,6 +128,7 @@ class GpuCase:
     time_repeat_s: float | None = None  # median of a second run, where one was made
     original_kernels: tuple[Kernel, ...] | None = None   # first record, where re-profiled
     recheck_repeats: int = 0            # re-profiled calls behind ``kernels``' counters
+    l2_requests: tuple[L2Requests, ...] | None = None   # per kernel, from l2_requests.json
 
     @property
     def time_s(self) -> float | None:
@@ -134,6 +158,13 @@ class GpuCase:
     @property
     def l2_write_bytes(self) -> int | None:
         return self._sum("l2_write_bytes")
+
+    @property
+    def l2_requested_bytes(self) -> int | None:
+        """L2 read bytes the SMs requested (lookups + coalesced), where measured."""
+        if self.l2_requests is None:
+            return None
+        return sum(r.requested_bytes for r in self.l2_requests)
 
     @property
     def kernel_time_s(self) -> float | None:
@@ -214,6 +245,35 @@ def _apply_rechecks(cases: list[GpuCase], path: Path) -> list[GpuCase]:
     return out
 
 
+def _apply_l2_requests(cases: list[GpuCase], path: Path) -> list[GpuCase]:
+    """Attach each case's re-profiled L2 read traffic (kernel by kernel, checked by name)."""
+    import dataclasses
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("schema") != L2_REQUESTS_SCHEMA:
+        raise InputError(f"{path}: schema {doc.get('schema')!r}, "
+                         f"expected {L2_REQUESTS_SCHEMA!r}")
+    recs = doc["cases"]
+    missing = set(recs) - {c.id for c in cases}
+    if missing:
+        raise InputError(f"{path}: cases not in the data: {sorted(missing)}")
+    out = []
+    for c in cases:
+        rec = recs.get(c.id)
+        if rec is None:
+            out.append(c)
+            continue
+        names = [k.name for k in c.kernels or ()]
+        if names != [r["kernel"] for r in rec]:
+            raise InputError(f"{path}: {c.id!r} was re-profiled as "
+                             f"{[r['kernel'] for r in rec]}, measured as {names}")
+        reqs = tuple(L2Requests(r["kernel"], int(r["lookup_bytes"]), int(r["coalesced_bytes"]),
+                                int(r["delivered_bytes"]), int(r["multicast_delivered_bytes"]))
+                     for r in rec)
+        out.append(dataclasses.replace(c, l2_requests=reqs))
+    return out
+
+
 def load_gpu_cases(device: str = "h100") -> GpuDataset:
     """Load ``data/<device>/gpu_cases.json``; ``device`` may also be a path to such a file or
     to a directory holding one (data measured elsewhere)."""
@@ -244,6 +304,9 @@ def load_gpu_cases(device: str = "h100") -> GpuDataset:
     recheck = path.parent / "rechecks.json"
     if recheck.is_file():
         cases = _apply_rechecks(cases, recheck)
+    requests = path.parent / "l2_requests.json"
+    if requests.is_file():
+        cases = _apply_l2_requests(cases, requests)
     runs = tuple(_frozen(r) for r in doc["runs"])
     return GpuDataset(device=doc["device"], gpu_name=doc["gpu_name"],
                       provenance=_frozen(doc["runs"][0]["provenance"]), runs=runs,

@@ -24,33 +24,20 @@ SLOW_FAMILIES = ("prefill_math", "decode_math")
 
 # (family, target) -> why it misses, with the held-out figure measured at calibration time.
 MISSES = {
-    ("decode_efficient", "time_mape"): "18.4%: b=1 runs 32 blocks (no split-KV) at 2x the "
+    ("decode_efficient", "time_mape"): "18.0%: b=1 runs 32 blocks (no split-KV) at 2x the "
                                        "modelled time (-50%); per-SM bandwidth not modelled",
-    ("decode_efficient", "time_median"): "11.2%: the b>=8 cases stream K/V at ~2.6 TB/s, "
+    ("decode_efficient", "time_median"): "11.1%: the b>=8 cases stream K/V at ~2.6 TB/s, "
                                          "predictions 6-12% fast",
     ("gemm", "hbm_per_case"): "max 93.3%: cuBLAS persistent-tile rasterization decides L2 "
                               "reuse; memsim's wave-lockstep LRU order differs",
-    ("gemm", "l2_per_case"): "max 54.4% (m2048 n2048 k2048): with cluster multicast mapped "
-                             "(cluster_m/cluster_n), the nvjet _1x2_h kernels still read "
-                             "~0.75x of the modelled L2 bytes",
-    ("gemm_skinny", "l2_per_case"): "max 54.2% (m256 n16384 k4096, an _1x2_h kernel as in "
-                                    "gemm; the _2x1_v kernels match within 0.3%)",
     ("prefill_cudnn", "time_mape"): "17.0%: ping-pong warpgroups overlap softmax with wgmma "
                                     "inside one CTA; memsim serializes them within a block",
     ("prefill_cudnn", "time_median"): "16.8% (see time_mape)",
-    ("prefill_cudnn", "l2_per_case"): "max 141.1%: TMA loads are under-counted by "
-                                      "lts__t_sectors_srcunit_tex, or K/V tiles are shared",
-    ("prefill_efficient", "time_mape"): "47.6%: the cutlass fmha kernel reaches half of FA2's "
+    ("prefill_efficient", "time_mape"): "47.5%: the cutlass fmha kernel reaches half of FA2's "
                                         "mma.sync throughput; one mma rate cannot fit both",
     ("prefill_efficient", "time_median"): "41.2% (see time_mape)",
-    ("prefill_efficient", "l2_per_case"): "max 29.7% (n8192 d64: fmha 64x64 reads less than "
-                                          "Q + all K/V per 64-row block)",
     ("prefill_flash", "hbm_per_case"): "max 45.1%: causal FA2 re-reads K/V from HBM (measured "
                                        "2x compulsory reads at n=8192); memsim's L2 keeps them",
-    ("prefill_flash", "l2_per_case"): "max 39.0% (n512-1024: small grids, fewer K/V re-reads "
-                                      "than 1 per row block)",
-    ("prefill_math", "l2_per_case"): "max 15.1%: the engine's FFMA GEMMs read 10-40% more L2 "
-                                     "at d=128 than measured",
 }
 
 

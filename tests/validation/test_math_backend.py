@@ -156,12 +156,16 @@ def test_accuracy_over_all_math_cases(hw, math_cases):
     """Measured (h100-sxm preset with its L2 reuse capacity, KERNEL_BANDWIDTH; all 28 math
     cases, 27 with a time):
 
-    ============  ==========  ===========  ============  ============
-    family        time MAPE   time median  HBM max err   L2 max err
-    ============  ==========  ===========  ============  ============
-    prefill_math  3.5 %       3.4 %        4.1 %         15.1 %
-    decode_math   5.7 %       5.8 %        0.7 %          3.1 %
-    ============  ==========  ===========  ============  ============
+    ============  ==========  ===========  ============  ============  ============
+    family        time MAPE   time median  HBM max err   L2 max err    L2 lookups
+    ============  ==========  ===========  ============  ============  ============
+    prefill_math  3.5 %       3.4 %        4.1 %         10.7 %        15.1 %
+    decode_math   5.7 %       5.8 %        0.7 %          2.9 %         3.1 %
+    ============  ==========  ===========  ============  ============  ============
+
+    (L2: against the bytes the SMs requested, lookups + coalesced, from l2_requests.json; the
+    lookups alone are lower where the L2 Request Coalescer merged the FFMA GEMMs' concurrent
+    panel reads.)
 
     (the single-``standard``-schedule mapping this replaces: 48.8 % / 75.7 % time MAPE; with
     the preset's HBM bandwidth for every memory kernel: 11.6 % / 18.9 %). Asserted with +2
@@ -173,8 +177,8 @@ def test_accuracy_over_all_math_cases(hw, math_cases):
         if c.time_s:
             errs[fam][0].append(abs(t - c.time_s) / c.time_s)
         errs[fam][1].append(abs(hbm - c.hbm_bytes) / c.hbm_bytes)
-        errs[fam][2].append(abs(l2 - c.l2_read_bytes) / c.l2_read_bytes)
-    limits = {"prefill": (0.055, 0.061, 0.171), "decode": (0.077, 0.027, 0.051)}
+        errs[fam][2].append(abs(l2 - c.l2_requested_bytes) / c.l2_requested_bytes)
+    limits = {"prefill": (0.055, 0.061, 0.127), "decode": (0.077, 0.027, 0.049)}
     for fam, (te, he, le) in errs.items():
         lt, lh, ll = limits[fam]
         assert np.mean(te) <= lt, (fam, np.mean(te))

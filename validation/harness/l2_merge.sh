@@ -61,3 +61,5 @@ for key, p in rec["placement"].items():
     same_next = sum(1 for i in range(0, len(s) - 1) if s[i] == s[i + 1])
     print(key, "first 16 blocks on SMs", s[:16], "consecutive pairs on one SM:", same_next, "of", len(s) - 1)
 PYEOF
+$PY "$H/l2_requests_json.py" merge "$OUT/l2_merge.json" "$OUT/l2_merge_condensed.json"
+# the committed memsim/validation/data/h100/l2_merge.json is l2_merge_condensed.json

@@ -26,6 +26,12 @@ METRICS = {
     "launch__registers_per_thread": ("registers_per_thread", 1),
     "launch__shared_mem_per_block_dynamic": ("smem_dynamic_bytes", 1),
     "launch__shared_mem_per_block_static": ("smem_static_bytes", 1),
+    # l2_delivered.sh: bytes L2 delivers to the SMs and the L2 Request Coalescer's merges
+    "l1tex__m_xbar2l1tex_read_sectors.sum": ("l2_delivered_sectors", 1),
+    "l1tex__m_xbar2l1tex_read_sectors_mem_global_op_tma_ld_dest_multicast.sum":
+        ("l2_multicast_delivered_sectors", 1),
+    "lrc__request_sectors_op_read_coalescing_achieved_type_hardware.sum":
+        ("l2_coalesced_sectors", 1),
 }
 SECTOR_BYTES = 32
 
