@@ -71,6 +71,14 @@ def validate_gpu(data, which, families, plot, fmt):
         ids = held
     elif which == "calibration":
         ids = set(split["calibration"])
+    if families:
+        from ..validation.mapping import model_family
+        known = sorted({model_family(c) for c in ds.cases
+                        if c.family not in ("launch", "latency")})
+        unknown = [f for f in families if f not in known]
+        if unknown:
+            raise InputError(f"--family: unknown {', '.join(repr(f) for f in unknown)}; "
+                             f"expected one of {', '.join(known)}")
     results = compare_cases(ds, ids=ids, held_out=sorted(held), families=families or None)
     if not results:
         raise InputError(f"no predictable cases in {data!r} for split {which!r}"

@@ -92,3 +92,11 @@ def test_cli_json_and_bad_data(tmp_path, capsys):
     assert main(["validate-gpu", "no_such_device"]) == 2
     assert "no_such_device" in capsys.readouterr().err
     assert main(["validate-gpu", "--family", "nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown 'nothing'" in err and "prefill_flash" in err and "Traceback" not in err
+
+
+def test_cli_reports_l2_requests_and_lookups(capsys):
+    assert main(["validate-gpu", "--family", "prefill_cudnn", "--split", "held-out"]) == 0
+    out = capsys.readouterr().out
+    assert "lookups" in out and "L2lk max" in out and "Request Coalescer" in out
