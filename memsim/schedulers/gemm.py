@@ -8,8 +8,10 @@ member only (shared by the ``cluster_n`` blocks of that row), the ``B`` tile of 
 by its first member only. The other members receive those bytes without an L2 read, so the
 multicast bytes count once in ``l2.read_bytes`` and in the receivers' SRAM fills not at all.
 
-``raster`` (``n``: along tile rows, the default; ``m``: down tile columns) and ``swizzle`` S
-(strips of S rows or columns visited together, as Triton's GROUP_SIZE_M) set the order of
+``raster`` (``n``: along tile rows, the default; ``m``: down tile columns; ``auto``: along the
+side of the cluster grid with fewer clusters, ``m`` on a square grid, the heuristic of
+CUTLASS's sm90 persistent tile scheduler; ``tiling: library`` defaults to it) and ``swizzle``
+S (strips of S rows or columns visited together, as Triton's GROUP_SIZE_M) set the order of
 the clusters (of single tiles without clusters), which decides the L2 reuse of A and B.
 
 Weight-quantized B (``GemmWorkload.b_dtype`` / ``b_group_size``): a B tile is stored and moved
@@ -113,7 +115,7 @@ class GemmTiled(Schedule):
         out = {k: cls._block_option(node, k) for k in ("tile_m", "tile_n", "tile_k")}
         for k in ("cluster_m", "cluster_n"):
             out[k] = node.opt(k, int, None, minimum=1, maximum=16)
-        out["raster"] = node.opt("raster", ("n", "m"), None)
+        out["raster"] = node.opt("raster", ("n", "m", "auto"), None)
         out["swizzle"] = node.opt("swizzle", int, None, minimum=1)
         out["tiling"] = node.opt("tiling", ("fit", "library"), None)
         return out
@@ -152,7 +154,14 @@ class GemmTiled(Schedule):
         self.sram = need
         self.cm = self.options.get("cluster_m") or 1
         self.cn = self.options.get("cluster_n") or 1
-        self.raster = self.options.get("raster") or "n"
+        raster = self.options.get("raster") or \
+            ("auto" if self.options.get("tiling") == "library" else "n")
+        if raster == "auto":
+            # traverse the shorter side of the cluster grid first (CUTLASS's heuristic: along
+            # N when M has more tiles); a square grid goes down its columns
+            qa, qc = -(-(-(-w.m // self.tm)) // self.cm), -(-(-(-w.n // self.tn)) // self.cn)
+            raster = "n" if qa > qc else "m"
+        self.raster = raster
         self.swizzle = self.options.get("swizzle") or 1
 
     def _resolved(self):

@@ -179,7 +179,7 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     # cuBLAS is column-major: torch's C[m,n] = A @ B runs as C^T = B^T A^T, so cuBLAS's M is
     # memsim's n and cuBLAS's N is memsim's m.
     sched = {"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
-             "instruction": "bf16_wgmma"}
+             "instruction": "bf16_wgmma", "raster": "auto"}
     ev = f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}"
     if MULTICAST and m.group(5):
         # the cluster field ({M}x{N} CTAs, TMA multicast of the shared operand), same swap
