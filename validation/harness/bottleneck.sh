@@ -1,12 +1,7 @@
 #!/bin/bash
 # SM bottleneck counters of a few attention kernels (bottleneck.py), main-run ncu settings.
 # Results in $OUT: bottleneck_raw.csv and bottleneck.json ({case: [{metric: value}]}).
-set -u
-OUT=${OUT:-$(pwd)/out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-H=$(cd "$(dirname "$0")" && pwd)
-PY=${PY:-python3}
+. "$(dirname "$0")/env.sh"
 P=".avg.pct_of_peak_sustained_active"
 S="_per_issue_active.ratio"
 M="gpu__time_duration.sum,sm__cycles_elapsed.avg,smsp__inst_executed.sum,sm__warps_active$P"
@@ -22,28 +17,15 @@ timeout ${BN_TIMEOUT:-400} ncu --clock-control none --cache-control all --profil
   --nvtx --metrics "$M" -f -o /tmp/bn $PY "$H/bottleneck.py" 2>&1 | grep -v "^==PROF==" | tail -4
 ncu -i /tmp/bn.ncu-rep --csv --page details --print-units base --print-kernel-base demangled \
   > "$OUT/bottleneck_raw.csv"
-$PY - "$OUT/bottleneck_raw.csv" "$OUT/bottleneck.json" <<'PYEOF'
-import csv, json, re, sys
-lines = [ln for ln in open(sys.argv[1]) if ln.startswith('"')]
-rows = list(csv.DictReader(lines))
-nv = [c for c in (rows[0].keys() if rows else []) if "Push/Pop" in c]
-ks = {}
-for r in rows:
-    m = re.findall(r"<default domain>:([^:\"]+)", r.get(nv[0], "") if nv else "")
-    k = ks.setdefault(r["ID"], {"case": m[-1] if m else None, "kernel": r["Kernel Name"][:70]})
-    try:
-        k[r["Metric Name"]] = float(r["Metric Value"].replace(",", ""))
-    except ValueError:
-        pass
-out = {}
-for k in ks.values():
-    out.setdefault(k.pop("case"), []).append(k)
-json.dump(out, open(sys.argv[2], "w"), indent=1)
-short = lambda n: (n.replace("smsp__average_warps_issue_stalled_", "stall_").replace("_per_issue_active.ratio", "")
-                   .replace(".avg.pct_of_peak_sustained_active", "%").replace(".avg.pct_of_peak_sustained_elapsed", "%")
-                   .replace("sm__pipe_", "").replace("_cycles_active", ""))
-for cid, kl in out.items():
+$PY "$H/parse_ncu.py" --all "$OUT/bottleneck_raw.csv" "$OUT/bottleneck.json"
+$PY - "$OUT/bottleneck.json" <<'PYEOF'
+import json, sys
+short = lambda n: (n.replace("smsp__average_warps_issue_stalled_", "stall_")
+                   .replace("_per_issue_active.ratio", "").replace(".avg.pct_of_peak_sustained_active", "%")
+                   .replace(".avg.pct_of_peak_sustained_elapsed", "%").replace("sm__pipe_", "")
+                   .replace("_cycles_active", ""))
+for cid, kl in json.load(open(sys.argv[1])).items():
     k = max(kl, key=lambda x: x.get("gpu__time_duration.sum", 0))
     print(cid, k["kernel"][:50])
-    print("   " + "  ".join(f"{short(n)}={v:.3g}" for n, v in k.items() if n not in ("kernel",)))
+    print("   " + "  ".join(f"{short(n)}={v:.3g}" for n, v in k.items() if n != "kernel"))
 PYEOF

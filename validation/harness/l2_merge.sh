@@ -3,12 +3,7 @@
 # with extra L1/L2 counters. --cache-control all (L2 flushed before each profiled kernel, as
 # in the main run); --clock-control none. Results in $OUT.
 #   OUT=out bash validation/harness/l2_merge.sh
-set -u
-OUT=${OUT:-$(pwd)/out}
-mkdir -p "$OUT"
-export OUT PYTHONUNBUFFERED=1
-H=$(cd "$(dirname "$0")" && pwd)
-PY=${PY:-python3}
+. "$(dirname "$0")/env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/merge_gpu.txt"
 WANT="dram__bytes_read.sum lts__t_sectors_srcunit_tex_op_read.sum lts__t_requests_srcunit_tex_op_read.sum lts__t_sectors_srcunit_tex_op_read_lookup_hit.sum l1tex__m_xbar2l1tex_read_sectors.sum l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum l1tex__t_sectors_pipe_lsu_mem_global_op_ldgsts.sum gpu__time_duration.sum"
 ncu --query-metrics --chip gh100 > "$OUT/metrics_gh100.txt" 2>&1

@@ -2,12 +2,7 @@
 # L2 state probes (l2_probe.py) under Nsight Compute. --cache-control none: the probes set up
 # the L2 state themselves; --clock-control none: the card's own clocks. Results in $OUT.
 #   OUT=out bash validation/harness/l2_probe.sh
-set -u
-OUT=${OUT:-$(pwd)/out}
-mkdir -p "$OUT"
-export OUT PYTHONUNBUFFERED=1
-H=$(cd "$(dirname "$0")" && pwd)
-PY=${PY:-python3}
+. "$(dirname "$0")/env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/probe_gpu.txt"
 timeout ${PROBE_TIMEOUT:-400} ncu --clock-control none --cache-control none \
   --profile-from-start off --nvtx \

@@ -1,12 +1,7 @@
 #!/bin/bash
 # L2 read sectors per source unit for a few TMA / cp.async kernels (l2_sources.py), with the
 # same ncu settings as the main run (--cache-control all --clock-control none). Results in $OUT.
-set -u
-OUT=${OUT:-$(pwd)/out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-H=$(cd "$(dirname "$0")" && pwd)
-PY=${PY:-python3}
+. "$(dirname "$0")/env.sh"
 ncu --query-metrics --chip gh100 > "$OUT/ncu_query_metrics.txt" 2>&1
 grep -oE "^lts__t_sectors_srcunit_[a-z0-9]+_op_read\b" "$OUT/ncu_query_metrics.txt" | sort -u \
   > "$OUT/lts_srcunits.txt"

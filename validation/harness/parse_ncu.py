@@ -119,7 +119,33 @@ def parse_file(path):
     return parse_rows(csv.DictReader(lines))
 
 
+def parse_all(path):
+    """Every numeric metric of every kernel: {case: [{"kernel": demangled name, metric: value,
+    ...}, ...]} (for the probe runs, whose metric lists differ from the main run's)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(ln for ln in f if ln.startswith('"')))
+    kernels, order = {}, []
+    for r in rows:
+        kid = r["ID"]
+        if kid not in kernels:
+            kernels[kid] = {"case": case_from_nvtx(r.get(NVTX_COL, "")),
+                            "kernel": r["Kernel Name"]}
+            order.append(kid)
+        v = _num(r.get("Metric Value", ""))
+        if isinstance(v, (int, float)):
+            kernels[kid][r["Metric Name"]] = v
+    by_case = {}
+    for kid in order:
+        k = kernels[kid]
+        by_case.setdefault(k.pop("case") or "_unlabelled", []).append(k)
+    return by_case
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--all":       # parse_ncu.py --all NCU_CSV OUT_JSON: every metric
+        with open(sys.argv[3], "w") as f:
+            json.dump(parse_all(sys.argv[2]), f, indent=1)
+        sys.exit(0)
     res = parse_file(sys.argv[1])
     with open(sys.argv[2], "w") as f:
         json.dump(res, f, indent=1)
