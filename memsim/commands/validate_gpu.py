@@ -3,7 +3,8 @@
 Prints, per case, measured vs predicted kernel time, HBM bytes (read + written) and L2 read
 bytes (requested by the SMs) with the relative error, and the error against the L2 lookups
 alone (fewer where H100's L2 Request Coalescer merged concurrent reads), then the error
-summary per kernel family for the held-out cases and for all cases. ``--plot FILE`` writes a predicted-vs-measured figure of the times.
+summary per kernel family for the held-out cases and for all cases. ``--plot FILE`` writes a
+predicted-vs-measured figure of the times.
 """
 from __future__ import annotations
 
