@@ -21,7 +21,8 @@ POLICIES = [("none", None), ("streaming 512", ("streaming", {"budget": 512})),
 
 def main(argv: list[str]) -> None:
     model = argv[0] if argv else "llama-3-8b"
-    batch, prompt, gen = (int(a) for a in (argv[1:4] or (16, 2048, 256)))
+    defaults = [16, 2048, 256]                  # batch, prompt_len, gen_len; give a prefix
+    batch, prompt, gen = [int(a) for a in argv[1:4]] + defaults[len(argv[1:4]):]
     hw = load_hardware("h100-sxm")
     m = load_model(model)
     print(f"{model} on h100-sxm, batch {batch}, prompt {prompt}, gen {gen}, fp16")

@@ -34,14 +34,22 @@ From the L2 probes (``data/<device>/l2_probes.json``, independent of the split):
 * ``l2_dirty_measured``: the write-back a read of 256 MB causes right after do_bench's flush
   (``mapping.L2_DIRTY_AFTER_FLUSH``); ``l2_dirty_after_flush`` above checks it from timing.
 
+From the pointer chase (``data/<device>/latency_probe.json``, independent of the split):
+
+* ``l2_latency`` and ``hbm_latency`` (the ``latency`` of the ``l2`` and ``hbm`` levels): ns
+  per dependent load of an L2-resident 4 MiB chain, and what an L2-missing 512 MiB chain adds
+  to it (memsim charges a miss both).
+
 ``python -m memsim.validation.calibrate`` prints the values and their sources as YAML.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .compare import load_split, predict_case
-from .data import load_gpu_cases, load_l2_probes
+from .data import DATA_DIR, load_gpu_cases, load_l2_probes
 from .mapping import map_case
 
 __all__ = ["calibrate", "fit_linear"]
@@ -108,6 +116,7 @@ def calibrate(device: str = "h100", hw=None) -> dict:
     out["l2_dirty_after_flush"] = _dirty_after_flush(cases, hw.memory("l2").capacity_bytes, bw)
     out.update(rates_by_dtype(device, a, ds))
     out.update(l2_from_probes(device))
+    out.update(latency_from_probe(device))
     out["math_kernel_bandwidth"] = math_kernel_bandwidth(cases)
     return out
 
@@ -167,6 +176,23 @@ def l2_from_probes(device: str = "h100") -> dict:
     flush = max((p for p in probes if p.experiment == "after_flush"), key=lambda p: p.bytes)
     return {"l2_reuse_capacity": (cap, ids),
             "l2_dirty_measured": (float(flush.dram_write_bytes), [flush.id])}
+
+
+L2_LATENCY_BUFFER = 4 << 20       # an L2-resident chain (the near partition's copies)
+HBM_LATENCY_BUFFER = 512 << 20    # every load misses L2; 2 GiB (more TLB misses) is +0.5%
+
+
+def latency_from_probe(device: str = "h100") -> dict:
+    """``l2_latency`` and ``hbm_latency`` from the pointer chase (``latency_probe.json``): the
+    ns per dependent load of a 4 MiB chain, and what a 512 MiB chain adds to it (memsim adds
+    the HBM latency to the L2 latency on a miss)."""
+    path = DATA_DIR / device / "latency_probe.json"
+    with open(path) as f:
+        doc = json.load(f)
+    pts = {p["buffer_bytes"]: p["ns_per_load"] * 1e-9 for p in doc["points"]}
+    l2, miss = pts[L2_LATENCY_BUFFER], pts[HBM_LATENCY_BUFFER]
+    return {"l2_latency": (l2, ["latency_probe:4MiB"]),
+            "hbm_latency": (miss - l2, ["latency_probe:512MiB", "latency_probe:4MiB"])}
 
 
 def _dirty_after_flush(cases, l2: float, bw: float):

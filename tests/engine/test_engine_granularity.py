@@ -85,9 +85,10 @@ def test_block_mode_matches_tile_level(case, results):
 
 # measured max |wave - tile| / tile per schedule over CASES (benchmarks/engine_bench.py),
 # rounded up by 0.5-1 %: the wave mode is the fast approximate mode, documented with these
-# errors (worst: gemm_tiled with stages=1 +38.5 %, flash_decoding's combine kernel +27.7 %)
-WAVE_ERROR = {"flash2": 0.03, "flash1": 0.085, "chunked": 0.03, "gemm_tiled": 0.39,
-              "standard": 0.115, "square_tiling": 0.14, "flash_decoding": 0.285}
+# errors (worst, with the measured h100-sxm latencies: gemm_tiled with stages=1 +58.1 %,
+# flash_decoding on GQA decode +44.9 %)
+WAVE_ERROR = {"flash2": 0.07, "flash1": 0.06, "chunked": 0.025, "gemm_tiled": 0.59,
+              "standard": 0.10, "square_tiling": 0.11, "flash_decoding": 0.455}
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)

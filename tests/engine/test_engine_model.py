@@ -47,11 +47,16 @@ def test_engine_refuses_a_block_larger_than_sram_per_block():
 
 
 def test_double_buffering_overlaps_loads_with_compute():
-    # GEMM with balanced load and compute per k-step
+    # GEMM with balanced load and compute per k-step, one block per SM so that no other block
+    # hides a block's load latency (with several per SM they do, and stages matter less)
+    hw = HW.with_overrides({"gpu.max_blocks_per_sm": 1})
     w = GemmWorkload(2048, 2048, 2048, "bf16")
-    _, one = run("gemm_tiled", w, stages=1)
-    _, two = run("gemm_tiled", w, stages=2)
-    assert two.time_s < 0.9 * one.time_s
+    times = []
+    for stages in (1, 2):
+        sched = get_schedule("gemm_tiled").from_dict({"stages": stages}, w, hw)
+        times.append(simulate_program(hw, sched.kernels(), granularity="tile"))
+    one, two = times
+    assert two.time_s < 0.7 * one.time_s     # measured 0.61
     # pipelining changes time (and SRAM per block), not traffic
     assert one.levels["l2"] == two.levels["l2"] and one.levels["hbm"] == two.levels["hbm"]
 

@@ -74,7 +74,7 @@ def llm_path(ds, hw):
 
 
 def test_llm_decode_attention_time_within_target(llm_path):
-    # measured: MAPE 13.0%, every case 1-19% fast (worst b32 k32768 -19.1%, b1 k4096 -19.0%):
+    # measured: MAPE 14.4%, every case 2-23% fast (worst b1 k4096 -22.6%, b1 k1024 -22.5%):
     # the LLM path times FA2's useful rows and a cold L2; the validation mapping adds the
     # padded 128-row tiles (compute_rows) and the timing's flushed L2 (5.9% over the same cases)
     errs = np.array([(t - c.time_s) / c.time_s for c, t, _ in llm_path])
@@ -92,7 +92,7 @@ def mapped(ds):
     return compare_cases(ds, families=["decode_flash", "decode_cudnn", "decode_efficient"])
 
 
-EFFICIENT_MISS = ("decode_efficient: time MAPE 24.3% (b=1: 32 CTAs without split-KV run "
+EFFICIENT_MISS = ("decode_efficient: time MAPE 24.6% (b=1: 32 CTAs without split-KV run "
                   "2.0-2.2x slower than modelled; per-SM bandwidth is not modelled)")
 
 @pytest.mark.parametrize("family", [
@@ -100,7 +100,7 @@ EFFICIENT_MISS = ("decode_efficient: time MAPE 24.3% (b=1: 32 CTAs without split
     pytest.param("decode_efficient", marks=pytest.mark.xfail(strict=True,
                                                              reason=EFFICIENT_MISS))])
 def test_mapped_decode_time_mape(mapped, family):
-    # measured at writing: flash 10.1%, cudnn 6.4%, efficient 33.0%
+    # measured: flash 5.9%, cudnn 3.8%, efficient 24.6%
     s = {x.family: x for x in summarize([r for r in mapped if r.family == family])}[family]
     assert s.n == 12
     assert s.time_mape <= TARGETS["time_mape"], f"{family} {s.time_mape:.1%}"

@@ -24,19 +24,19 @@ SLOW_FAMILIES = ("prefill_math", "decode_math")
 
 # (family, target) -> why it misses, with the held-out figure measured at calibration time.
 MISSES = {
-    ("decode_efficient", "time_mape"): "18.0%: b=1 runs 32 blocks (no split-KV) at 2x the "
+    ("decode_efficient", "time_mape"): "18.4%: b=1 runs 32 blocks (no split-KV) at 2x the "
                                        "modelled time (-50%); per-SM bandwidth not modelled",
-    ("decode_efficient", "time_median"): "11.1%: the b>=8 cases stream K/V at ~2.6 TB/s, "
+    ("decode_efficient", "time_median"): "11.2%: the b>=8 cases stream K/V at ~2.6 TB/s, "
                                          "predictions 6-12% fast",
     ("gemm", "hbm_per_case"): "max 93.3% (m16384^3; m8192^3 +45%): the square GEMMs' tile "
                               "swizzle is not in the kernel name (raster: auto fixes the "
                               "rectangular ones)",
-    ("prefill_cudnn", "time_mape"): "17.0%: ping-pong warpgroups overlap softmax with wgmma "
+    ("prefill_cudnn", "time_mape"): "15.3%: ping-pong warpgroups overlap softmax with wgmma "
                                     "inside one CTA; memsim serializes them within a block",
-    ("prefill_cudnn", "time_median"): "16.8% (see time_mape)",
-    ("prefill_efficient", "time_mape"): "47.5%: the cutlass fmha kernel reaches half of FA2's "
+    ("prefill_cudnn", "time_median"): "16.0% (see time_mape)",
+    ("prefill_efficient", "time_mape"): "48.8%: the cutlass fmha kernel reaches half of FA2's "
                                         "mma.sync throughput; one mma rate cannot fit both",
-    ("prefill_efficient", "time_median"): "41.2% (see time_mape)",
+    ("prefill_efficient", "time_median"): "42.5% (see time_mape)",
     ("prefill_flash", "hbm_per_case"): "max 45.1%: causal FA2 re-reads K/V from HBM (measured "
                                        "2x compulsory reads at n=8192); memsim's L2 keeps them",
 }
@@ -154,3 +154,8 @@ def test_preset_holds_the_calibration_of_the_calibration_split():
     reuse, _ = got["l2_reuse_capacity"]
     assert math.isclose(hw.memory("l2").lru_capacity_bytes, reuse, rel_tol=0.01)
     assert "l2_probes.json" in hw.memory("l2").cache.reuse_source
+    # the L2 and HBM latencies are the pointer chase's (161 ns L2-resident, +190 ns to HBM)
+    for level, key in (("l2", "l2_latency"), ("hbm", "hbm_latency")):
+        value, _ = got[key]
+        assert math.isclose(hw.memory(level).latency_s, value, rel_tol=0.01), (level, value)
+        assert "latency_probe.json" in hw.memory(level).source
