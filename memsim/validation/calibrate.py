@@ -40,6 +40,10 @@ From the pointer chase (``data/<device>/latency_probe.json``, independent of the
   per dependent load of an L2-resident 4 MiB chain, and what an L2-missing 512 MiB chain adds
   to it (memsim charges a miss both).
 
+A GPU measured for its ceilings only (``data/<device>/ceilings.json``, e.g. ``h200``):
+:func:`ceilings` gives HBM achievable bandwidth, launch overhead, wgmma rates, the reported
+L2 capacity and the latencies, by the same rules.
+
 ``python -m memsim.validation.calibrate`` prints the values and their sources as YAML.
 """
 from __future__ import annotations
@@ -193,6 +197,28 @@ def latency_from_probe(device: str = "h100") -> dict:
     l2, miss = pts[L2_LATENCY_BUFFER], pts[HBM_LATENCY_BUFFER]
     return {"l2_latency": (l2, ["latency_probe:4MiB"]),
             "hbm_latency": (miss - l2, ["latency_probe:512MiB", "latency_probe:4MiB"])}
+
+
+def ceilings(device: str) -> dict:
+    """Preset values of a GPU measured only for its ceilings (``data/<device>/ceilings.json``
+    from validation/harness/ceilings.py, no validation cases): HBM achievable bandwidth and the
+    per-kernel fixed cost from the device copies (the fit used for h100-sxm), the best
+    bf16/fp16 GEMM rate net of that cost, the L2 capacity the device reports, and the
+    pointer-chase latencies (:func:`latency_from_probe`)."""
+    with open(DATA_DIR / device / "ceilings.json") as f:
+        doc = json.load(f)
+    cases = doc["cases"]
+    copies = [c for c in cases if c["kind"] == "copy_d2d"]
+    a, bw = fit_linear([2 * c["bytes"] for c in copies], [c["median_s"] for c in copies])
+    ids = [c["id"] for c in copies]
+    out = {"hbm_bandwidth": (bw, ids), "launch_overhead": (a, ids),
+           "l2_capacity": (float(doc["provenance"]["l2_bytes"]), ["provenance:l2_bytes"])}
+    for dtype in ("bf16", "fp16"):
+        gemms = [c for c in cases if c["kind"] == "gemm" and c["dtype"] == dtype]
+        best = max(gemms, key=lambda c: c["flops"] / c["median_s"])
+        out[f"{dtype}_wgmma"] = (best["flops"] / (best["median_s"] - a), [best["id"]])
+    out.update(latency_from_probe(device))
+    return out
 
 
 def _dirty_after_flush(cases, l2: float, bw: float):

@@ -146,7 +146,27 @@ def test_h100_and_h200_share_the_die():
                   "clock_hz"):
         assert getattr(h100.gpu, field) == getattr(h200.gpu, field)
     assert replace(h100.memory("sram"), source="") == replace(h200.memory("sram"), source="")
-    assert h100.memory("l2").capacity_bytes == h200.memory("l2").capacity_bytes
+    # the L2 each device reports (cudaDeviceProp): 50 MiB on the H100 SXM, 60 MiB on the H200
+    assert h100.memory("l2").capacity_bytes == 50 * 2**20
+    assert h200.memory("l2").capacity_bytes == 60 * 2**20
+
+
+def test_h200_holds_its_measured_ceilings():
+    """The h200 preset's measured values are what memsim.validation.calibrate.ceilings
+    computes from data/h200 (3 significant digits in the YAML)."""
+    import math
+    from memsim.validation.calibrate import ceilings
+    hw, got = load_hardware("h200"), ceilings("h200")
+    preset = {"hbm_bandwidth": hw.memory("hbm").read_bandwidth,
+              "launch_overhead": hw.gpu.launch_overhead_s,
+              "l2_capacity": hw.memory("l2").capacity_bytes,
+              "bf16_wgmma": hw.find_rate("bf16_wgmma")[1].achievable,
+              "fp16_wgmma": hw.find_rate("fp16_wgmma")[1].achievable,
+              "l2_latency": hw.memory("l2").latency_s,
+              "hbm_latency": hw.memory("hbm").latency_s}
+    assert set(preset) == set(got)
+    for key, value in preset.items():
+        assert math.isclose(value, got[key][0], rel_tol=0.01), (key, value, got[key][0])
 
 
 def test_h100_host_is_pcie_gen5_x16():
