@@ -211,20 +211,26 @@ def _kernel(rec: Mapping[str, Any], names: list[str]) -> Kernel:
                   gpu_time_s=rec["gpu_time_s"])
 
 
+def _apply_side_file(cases: list[GpuCase], path: Path, schema: str, update) -> list[GpuCase]:
+    """Cases with the records of a per-case side file (``{"schema", "cases": {id: record}}``)
+    applied by ``update(case, record)``; a record for an unknown case is an error."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("schema") != schema:
+        raise InputError(f"{path}: schema {doc.get('schema')!r}, expected {schema!r}")
+    recs = doc["cases"]
+    missing = set(recs) - {c.id for c in cases}
+    if missing:
+        raise InputError(f"{path}: re-profiled cases not in the data: {sorted(missing)}")
+    return [c if c.id not in recs else update(c, recs[c.id]) for c in cases]
+
+
 def _apply_rechecks(cases: list[GpuCase], path: Path) -> list[GpuCase]:
     """Counters of re-profiled cases: the median of the repeats replaces the first record's
     DRAM and L2 read bytes and kernel time, kernel by kernel (checked by name)."""
     import dataclasses
-    with open(path) as f:
-        doc = json.load(f)
-    if doc.get("schema") != RECHECK_SCHEMA:
-        raise InputError(f"{path}: schema {doc.get('schema')!r}, expected {RECHECK_SCHEMA!r}")
-    out = []
-    for c in cases:
-        rec = doc["cases"].get(c.id)
-        if rec is None:
-            out.append(c)
-            continue
+
+    def update(c, rec):
         if c.kernels is None or len(c.kernels) != len(rec["kernels"]):
             raise InputError(f"{path}: {c.id!r} has {len(rec['kernels'])} re-profiled kernels, "
                              f"the case {0 if c.kernels is None else len(c.kernels)}")
@@ -237,32 +243,16 @@ def _apply_rechecks(cases: list[GpuCase], path: Path) -> list[GpuCase]:
                                           dram_write_bytes=r["dram_write_bytes"],
                                           l2_read_bytes=r["l2_read_bytes"],
                                           gpu_time_s=r["gpu_time_s"]))
-        out.append(dataclasses.replace(c, kernels=tuple(ks), original_kernels=c.kernels,
-                                       recheck_repeats=int(rec["repeats"])))
-    missing = set(doc["cases"]) - {c.id for c in cases}
-    if missing:
-        raise InputError(f"{path}: re-profiled cases not in the data: {sorted(missing)}")
-    return out
+        return dataclasses.replace(c, kernels=tuple(ks), original_kernels=c.kernels,
+                                   recheck_repeats=int(rec["repeats"]))
+    return _apply_side_file(cases, path, RECHECK_SCHEMA, update)
 
 
 def _apply_l2_requests(cases: list[GpuCase], path: Path) -> list[GpuCase]:
     """Attach each case's re-profiled L2 read traffic (kernel by kernel, checked by name)."""
     import dataclasses
-    with open(path) as f:
-        doc = json.load(f)
-    if doc.get("schema") != L2_REQUESTS_SCHEMA:
-        raise InputError(f"{path}: schema {doc.get('schema')!r}, "
-                         f"expected {L2_REQUESTS_SCHEMA!r}")
-    recs = doc["cases"]
-    missing = set(recs) - {c.id for c in cases}
-    if missing:
-        raise InputError(f"{path}: cases not in the data: {sorted(missing)}")
-    out = []
-    for c in cases:
-        rec = recs.get(c.id)
-        if rec is None:
-            out.append(c)
-            continue
+
+    def update(c, rec):
         names = [k.name for k in c.kernels or ()]
         if names != [r["kernel"] for r in rec]:
             raise InputError(f"{path}: {c.id!r} was re-profiled as "
@@ -270,8 +260,8 @@ def _apply_l2_requests(cases: list[GpuCase], path: Path) -> list[GpuCase]:
         reqs = tuple(L2Requests(r["kernel"], int(r["lookup_bytes"]), int(r["coalesced_bytes"]),
                                 int(r["delivered_bytes"]), int(r["multicast_delivered_bytes"]))
                      for r in rec)
-        out.append(dataclasses.replace(c, l2_requests=reqs))
-    return out
+        return dataclasses.replace(c, l2_requests=reqs)
+    return _apply_side_file(cases, path, L2_REQUESTS_SCHEMA, update)
 
 
 def load_gpu_cases(device: str = "h100") -> GpuDataset:
