@@ -159,8 +159,9 @@ class GemmTiled(Schedule):
         if raster == "auto":
             # traverse the shorter side of the cluster grid first (CUTLASS's heuristic: along
             # N when M has more tiles); a square grid goes down its columns
-            qa, qc = -(-(-(-w.m // self.tm)) // self.cm), -(-(-(-w.n // self.tn)) // self.cn)
-            raster = "n" if qa > qc else "m"
+            tiles_m, tiles_n = -(-w.m // self.tm), -(-w.n // self.tn)
+            clusters_m, clusters_n = -(-tiles_m // self.cm), -(-tiles_n // self.cn)
+            raster = "n" if clusters_m > clusters_n else "m"
         self.raster = raster
         self.swizzle = self.options.get("swizzle") or 1
 
