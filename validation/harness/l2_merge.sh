@@ -20,41 +20,25 @@ timeout ${PROBE_TIMEOUT:-420} ncu --clock-control none --cache-control all \
   -f -o /tmp/l2merge $PY "$H/l2_merge.py" 2>&1 | grep -v "^==PROF==" | tail -30
 ncu -i /tmp/l2merge.ncu-rep --csv --page details --print-units base \
   --print-kernel-base demangled > "$OUT/l2_merge_raw.csv"
-$PY - "$OUT/l2_merge_raw.csv" "$OUT/l2_merge.json" <<'PYEOF'
-import csv, json, re, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-rec = json.load(open(sys.argv[2]))
-nv = [c for c in (rows[0].keys() if rows else []) if "Push/Pop" in c]
-ks = {}
-for r in rows:
-    k = ks.setdefault(r["ID"], {"name": r["Kernel Name"][:120]})
-    m = re.findall(r"<default domain>:([^:\"]+)", r.get(nv[0], "") if nv else "")
-    k["case"] = m[-1] if m else None
-    try:
-        k[r["Metric Name"]] = float(r["Metric Value"].replace(",", ""))
-    except ValueError:
-        k[r["Metric Name"]] = r["Metric Value"]
-rec["ncu"] = list(ks.values())
-json.dump(rec, open(sys.argv[2], "w"))
-by = {}
-for k in ks.values():
-    by.setdefault(k["case"], []).append(k)
-S = "lts__t_sectors_srcunit_tex_op_read.sum"
+$PY "$H/parse_ncu.py" --all "$OUT/l2_merge_raw.csv" "$OUT/l2_merge_ncu.json"
+$PY - "$OUT/l2_merge.json" "$OUT/l2_merge_ncu.json" <<'PYEOF'
+import json, sys
+rec, by = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+S, X = "lts__t_sectors_srcunit_tex_op_read.sum", "l1tex__m_xbar2l1tex_read_sectors.sum"
 for x in rec["reads"]:
     k = by.get(x["id"], [{}])[0]
     l2 = k.get(S, 0) * 32
     print(f'{x["id"]:44s} loaded {x["loaded_bytes"]/1e6:7.1f} distinct {x["distinct_bytes"]/1e6:7.1f} '
-          f'L2rd {l2/1e6:7.1f} MB ratio {l2/x["loaded_bytes"]:.3f} '
-          f'xbar2l1 {k.get("l1tex__m_xbar2l1tex_read_sectors.sum", 0)*32/1e6:7.1f}')
+          f'L2rd {l2/1e6:7.1f} MB ratio {l2/x["loaded_bytes"]:.3f} xbar2l1 {k.get(X, 0)*32/1e6:7.1f}')
 for x in rec.get("attention", []):
     for k in by.get(x["id"], []):
-        print(f'{x["id"]:36s} {k["name"][:40]:40s} L2rd {k.get(S,0)*32/1e6:8.1f} MB req {k.get("lts__t_requests_srcunit_tex_op_read.sum",0):.3g} '
-              f'hit {k.get("lts__t_sectors_srcunit_tex_op_read_lookup_hit.sum",0)*32/1e6:8.1f} xbar2l1 {k.get("l1tex__m_xbar2l1tex_read_sectors.sum",0)*32/1e6:8.1f} '
-              f'ldgsts {k.get("l1tex__t_sectors_pipe_lsu_mem_global_op_ldgsts.sum",0)*32/1e6:8.1f}')
+        print(f'{x["id"]:36s} {k["kernel"][:40]:40s} L2rd {k.get(S, 0)*32/1e6:8.1f} MB '
+              f'hit {k.get(S[:-4] + "_lookup_hit.sum", 0)*32/1e6:8.1f} xbar2l1 {k.get(X, 0)*32/1e6:8.1f}')
 for key, p in rec["placement"].items():
     s = p["smid"]
-    same_next = sum(1 for i in range(0, len(s) - 1) if s[i] == s[i + 1])
+    same_next = sum(1 for i in range(len(s) - 1) if s[i] == s[i + 1])
     print(key, "first 16 blocks on SMs", s[:16], "consecutive pairs on one SM:", same_next, "of", len(s) - 1)
 PYEOF
-$PY "$H/l2_requests_json.py" merge "$OUT/l2_merge.json" "$OUT/l2_merge_condensed.json"
+$PY "$H/l2_requests_json.py" merge "$OUT/l2_merge.json" "$OUT/l2_merge_ncu.json" \
+  "$OUT/l2_merge_condensed.json"
 # the committed memsim/validation/data/h100/l2_merge.json is l2_merge_condensed.json

@@ -1,7 +1,7 @@
 """Condense the l2_delivered.sh / l2_merge.sh outputs into the committed data files.
 
     python3 l2_requests_json.py requests RAW_CSV GPU_TXT OUT_JSON   # l2_requests.json
-    python3 l2_requests_json.py merge MERGE_JSON OUT_JSON            # l2_merge.json
+    python3 l2_requests_json.py merge MERGE_JSON NCU_JSON OUT_JSON   # l2_merge.json
 
 Pure Python (no torch): runs on the GPU machine or here. Bytes are sectors x 32.
 """
@@ -56,11 +56,11 @@ def requests(raw_csv, gpu_txt, out):
     print(f"{len(cases)} cases -> {out}")
 
 
-def merge(merge_json, out):
+def merge(merge_json, ncu_json, out):
+    """``merge_json``: l2_merge.py's record; ``ncu_json``: ``parse_ncu.py --all`` of its ncu
+    run (the first kernel of each case)."""
     rec = json.load(open(merge_json))
-    by = {}
-    for k in rec.get("ncu", []):
-        by.setdefault(k["case"], k)
+    by = {case: ks[0] for case, ks in json.load(open(ncu_json)).items()}
     reads = []
     for x in rec["reads"]:
         k = by.get(x["id"], {})
@@ -72,7 +72,7 @@ def merge(merge_json, out):
     attn = []
     for x in rec.get("attention", []):
         k = by.get(x["id"], {})
-        attn.append({**x, "kernel": k.get("name", "")[:60],
+        attn.append({**x, "kernel": k.get("kernel", "")[:60],
                      "lookup_bytes": int(k.get("lts__t_sectors_srcunit_tex_op_read.sum", 0)) * 32,
                      "lookup_hit_bytes": int(k.get(
                          "lts__t_sectors_srcunit_tex_op_read_lookup_hit.sum", 0)) * 32,
@@ -95,4 +95,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "requests":
         requests(*sys.argv[2:5])
     else:
-        merge(*sys.argv[2:4])
+        merge(*sys.argv[2:5])

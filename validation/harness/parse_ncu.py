@@ -84,61 +84,58 @@ def short_name(demangled):
     return out or demangled
 
 
-def parse_rows(rows):
-    """Return {case_id: [kernel dict, ...]} in launch order."""
+def _by_case(rows, head, add):
+    """{case_id: [kernel dict, ...]} in launch order: a kernel's dict is ``head(row)`` of its
+    first row, then ``add(kernel, metric name, value)`` for each of its rows."""
     kernels = {}
-    order = []
     for r in rows:
-        kid = int(r["ID"])
-        if kid not in kernels:
-            kernels[kid] = {"ncu_id": kid, "case": case_from_nvtx(r.get(NVTX_COL, "")),
-                            "name": short_name(r["Kernel Name"]),
-                            "demangled": r["Kernel Name"], "grid": r.get("Grid Size"),
-                            "block": r.get("Block Size"), "stream": _num(r.get("Stream", ""))}
-            order.append(kid)
-        name = r.get("Metric Name")
-        if name in METRICS:
-            key, mult = METRICS[name]
-            v = _num(r.get("Metric Value", ""))
-            kernels[kid][key] = None if v is None else v * mult
+        k = kernels.get(r["ID"])
+        if k is None:
+            k = kernels[r["ID"]] = {"case": case_from_nvtx(r.get(NVTX_COL, "")), **head(r)}
+        add(k, r.get("Metric Name"), _num(r.get("Metric Value", "")))
     by_case = {}
-    for kid in order:
-        k = kernels[kid]
-        if "l2_read_sectors" in k and k["l2_read_sectors"] is not None:
-            k["l2_read_bytes"] = k["l2_read_sectors"] * SECTOR_BYTES
-        if "l2_write_sectors" in k and k["l2_write_sectors"] is not None:
-            k["l2_write_bytes"] = k["l2_write_sectors"] * SECTOR_BYTES
+    for k in kernels.values():
         by_case.setdefault(k.pop("case") or "_unlabelled", []).append(k)
     return by_case
 
 
-def parse_file(path):
+def _csv_rows(path):
     with open(path, newline="") as f:
         # ncu may print ==PROF== lines before the header when it is not quiet
-        lines = [ln for ln in f if ln.startswith('"')]
-    return parse_rows(csv.DictReader(lines))
+        return list(csv.DictReader(ln for ln in f if ln.startswith('"')))
+
+
+def parse_rows(rows):
+    """Return {case_id: [kernel dict, ...]} in launch order (the METRICS of the main run)."""
+    def head(r):
+        return {"ncu_id": int(r["ID"]), "name": short_name(r["Kernel Name"]),
+                "demangled": r["Kernel Name"], "grid": r.get("Grid Size"),
+                "block": r.get("Block Size"), "stream": _num(r.get("Stream", ""))}
+
+    def add(k, name, v):
+        if name in METRICS:
+            key, mult = METRICS[name]
+            k[key] = None if v is None else v * mult
+    by_case = _by_case(rows, head, add)
+    for ks in by_case.values():
+        for k in ks:
+            for what in ("read", "write"):
+                if k.get(f"l2_{what}_sectors") is not None:
+                    k[f"l2_{what}_bytes"] = k[f"l2_{what}_sectors"] * SECTOR_BYTES
+    return by_case
+
+
+def parse_file(path):
+    return parse_rows(_csv_rows(path))
 
 
 def parse_all(path):
     """Every numeric metric of every kernel: {case: [{"kernel": demangled name, metric: value,
     ...}, ...]} (for the probe runs, whose metric lists differ from the main run's)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(ln for ln in f if ln.startswith('"')))
-    kernels, order = {}, []
-    for r in rows:
-        kid = r["ID"]
-        if kid not in kernels:
-            kernels[kid] = {"case": case_from_nvtx(r.get(NVTX_COL, "")),
-                            "kernel": r["Kernel Name"]}
-            order.append(kid)
-        v = _num(r.get("Metric Value", ""))
+    def add(k, name, v):
         if isinstance(v, (int, float)):
-            kernels[kid][r["Metric Name"]] = v
-    by_case = {}
-    for kid in order:
-        k = kernels[kid]
-        by_case.setdefault(k.pop("case") or "_unlabelled", []).append(k)
-    return by_case
+            k[name] = v
+    return _by_case(_csv_rows(path), lambda r: {"kernel": r["Kernel Name"]}, add)
 
 
 if __name__ == "__main__":
