@@ -112,6 +112,14 @@ def _main_kernel(case):
     return max(ks, key=lambda k: k.gpu_time_s)
 
 
+def _fields(pattern, text: str, case, kernel, what: str):
+    """The match of ``pattern`` in a kernel's name (``text``), or an error naming the case."""
+    m = pattern.search(text)
+    if not m:
+        raise InputError(f"case {case.id!r}: no {what} in {kernel.name!r}")
+    return m
+
+
 def _attention_workload(p) -> dict:
     return {"kind": "attention", "batch": p["batch"], "heads": p["heads"],
             "kv_heads": p.get("kv_heads", p["heads"]), "seq_q": p["seq_q"], "seq_k": p["seq_k"],
@@ -132,9 +140,7 @@ def _attention_schedule(case) -> tuple[dict, str]:
     k = _main_kernel(case)
     name = k.demangled
     if backend == "flash":
-        m = _FA2_TRAITS.search(name)
-        if not m:
-            raise InputError(f"case {case.id!r}: no Flash_fwd_kernel_traits in {k.name!r}")
+        m = _fields(_FA2_TRAITS, name, case, k, "Flash_fwd_kernel_traits")
         bm, bn = int(m.group(2)), int(m.group(3))
         if "splitkv" in k.name:
             splits = k.grid[1]
@@ -143,16 +149,12 @@ def _attention_schedule(case) -> tuple[dict, str]:
         return (_sm80("flash2", bm, block_q=bm, block_k=bn),
                 f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
     if backend == "efficient":
-        m = _CUTLASS.search(name)
-        if not m:
-            raise InputError(f"case {case.id!r}: no cutlass AttentionKernel in {k.name!r}")
+        m = _fields(_CUTLASS, name, case, k, "cutlass AttentionKernel")
         bq, bk = int(m.group(1)), int(m.group(2))
         return (_sm80("flash2", bq, block_q=bq, block_k=bk, reload_q=True),
                 f"{k.name} <{bq},{bk},{m.group(3)}>")
     if backend == "cudnn":
-        m = _CUDNN.search(name)
-        if not m:
-            raise InputError(f"case {case.id!r}: no tile field in {k.name!r}")
+        m = _fields(_CUDNN, name, case, k, "tile field")
         bm, bn = int(m.group(1)), int(m.group(2))
         if "sm90" in name and "wgmma" in name:
             bq = CUDNN_SM90_ROWS_PER_WARPGROUP * CUDNN_SM90_CONSUMERS
@@ -172,9 +174,7 @@ def _attention_schedule(case) -> tuple[dict, str]:
 
 def _gemm_schedule(case) -> tuple[dict, str]:
     k = _main_kernel(case)
-    m = _NVJET.search(k.name)
-    if not m:
-        raise InputError(f"case {case.id!r}: no nvjet tile field in {k.name!r}")
+    m = _fields(_NVJET, k.name, case, k, "nvjet tile field")
     cm, cn, ck, stages = (int(g) for g in m.groups()[:4])
     # cuBLAS is column-major: torch's C[m,n] = A @ B runs as C^T = B^T A^T, so cuBLAS's M is
     # memsim's n and cuBLAS's N is memsim's m.
