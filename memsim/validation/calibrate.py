@@ -145,21 +145,25 @@ def math_kernel_bandwidth(cases, min_bytes: float = 8e6) -> tuple[dict, list]:
     return {name: float(np.median(v)) for name, v in sorted(rates.items())}, sorted(ids)
 
 
+def _best_net_rate(gemms, launch: float) -> tuple:
+    """The fastest of GEMM records ``{id, flops, median_s}``, as FLOP/s net of the per-kernel
+    fixed cost ``launch``, with its id."""
+    best = max(gemms, key=lambda c: c["flops"] / c["median_s"])
+    return best["flops"] / (best["median_s"] - launch), [best["id"]]
+
+
 def rates_by_dtype(device: str, launch: float, ds) -> dict:
     """``fp16_wgmma`` from ``gemm_rates.json``; ``bf16_retime``: its bf16 re-timing over the
     committed median of the same shape (the two runs' agreement)."""
-    import json
-    from .data import DATA_DIR
     with open(DATA_DIR / device / "gemm_rates.json") as f:
         doc = json.load(f)
-    fp16 = [c for c in doc["cases"] if c["dtype"] == "fp16"]
-    best = max(fp16, key=lambda c: c["flops"] / c["median_s"])
     ratios = []
     for c in doc["cases"]:
         if c["dtype"] == "bf16":
             twin = f"gemm_m{c['m']}n{c['n']}k{c['k']}"
             ratios.append((c["median_s"] / ds.case(twin).time_s, twin))
-    return {"fp16_wgmma": (best["flops"] / (best["median_s"] - launch), [best["id"]]),
+    return {"fp16_wgmma": _best_net_rate([c for c in doc["cases"] if c["dtype"] == "fp16"],
+                                         launch),
             "bf16_retime": (max(ratios, key=lambda r: abs(r[0] - 1))[0], [r[1] for r in ratios])}
 
 
@@ -214,9 +218,8 @@ def ceilings(device: str) -> dict:
     out = {"hbm_bandwidth": (bw, ids), "launch_overhead": (a, ids),
            "l2_capacity": (float(doc["provenance"]["l2_bytes"]), ["provenance:l2_bytes"])}
     for dtype in ("bf16", "fp16"):
-        gemms = [c for c in cases if c["kind"] == "gemm" and c["dtype"] == dtype]
-        best = max(gemms, key=lambda c: c["flops"] / c["median_s"])
-        out[f"{dtype}_wgmma"] = (best["flops"] / (best["median_s"] - a), [best["id"]])
+        out[f"{dtype}_wgmma"] = _best_net_rate(
+            [c for c in cases if c["kind"] == "gemm" and c["dtype"] == dtype], a)
     out.update(latency_from_probe(device))
     return out
 
