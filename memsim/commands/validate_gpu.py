@@ -59,13 +59,25 @@ def _summary_rows(summaries):
               help="Write a predicted-vs-measured time plot (png, pdf or svg by extension).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def validate_gpu(data, which, families, plot, fmt):
+@click.option("--hardware", default=None,
+              help="Preset name or hardware YAML to predict with (default: the measured "
+                   "device's preset, e.g. h100-sxm for h100, h200 for h200).")
+@click.option("--speedup-vs", "other", default=None, metavar="DATA2",
+              help="Also predict DATA2 (another device's data, e.g. h100) and compare the "
+                   "measured speedup DATA2 -> DATA of every case both measured with memsim's.")
+def validate_gpu(data, which, families, plot, fmt, hardware, other):
     """Compare memsim's predictions with GPU measurements: DATA is a device with committed
-    data (default h100), or a gpu_cases.json file or its directory."""
+    data (h100 or h200; default h100), or a gpu_cases.json file or its directory."""
     from ..validation.compare import compare_cases, load_split, summarize
     from ..validation.data import load_gpu_cases
     ds = load_gpu_cases(data)
-    split = load_split()
+    from ..validation.data import DATA_DIR
+    split_file = DATA_DIR / ds.device / "split.json"
+    if split_file.is_file():
+        split = load_split(split_file)
+    else:                   # data measured elsewhere: nothing of it calibrated the preset
+        ids_all = [c.id for c in ds.cases]
+        split = {"held_out": ids_all, "calibration": []}
     held = set(split["held_out"])
     ids = None
     if which == "held-out":
@@ -80,11 +92,21 @@ def validate_gpu(data, which, families, plot, fmt):
         if unknown:
             raise InputError(f"--family: unknown {', '.join(repr(f) for f in unknown)}; "
                              f"expected one of {', '.join(known)}")
-    results = compare_cases(ds, ids=ids, held_out=sorted(held), families=families or None)
+    results = compare_cases(ds, ids=ids, held_out=sorted(held), families=families or None,
+                            hardware=hardware)
     if not results:
         raise InputError(f"no predictable cases in {data!r} for split {which!r}"
                          + (f" and families {', '.join(families)}" if families else ""))
     held_res = [r for r in results if r.held_out]
+    speed = None
+    if other is not None:
+        from ..validation.compare import speedups
+        ds2 = load_gpu_cases(other)
+        res2 = compare_cases(ds2, ids={r.case_id for r in results},
+                             families=families or None)
+        speed = speedups(res2, results)
+        if not speed[0]:
+            raise InputError(f"--speedup-vs {other!r}: no case of {data!r} was measured there")
     if fmt == "json":
         doc = {"cases": [{"id": r.case_id, "family": r.family, "held_out": r.held_out,
                           "time_measured_s": r.time_meas, "time_predicted_s": r.time_pred,
@@ -96,6 +118,12 @@ def validate_gpu(data, which, families, plot, fmt):
                           "evidence": r.model.evidence} for r in results],
                "summary_held_out": [s.__dict__ for s in summarize(held_res)] if held_res else [],
                "summary_all": [s.__dict__ for s in summarize(results)]}
+        if speed is not None:
+            doc["speedup_vs"] = {
+                "device": ds2.device,
+                "cases": [{"id": i, "family": f, "measured": m, "predicted": p}
+                          for i, f, m, p in speed[0]],
+                "summary": [s.__dict__ for s in speed[1]]}
         click.echo(json.dumps(doc, indent=1))
     else:
         click.echo(f"{'case':38s} {'fam':17s} s {'time meas':>10s} {'pred':>10s} {'err':>7s} "
@@ -121,18 +149,28 @@ def validate_gpu(data, which, families, plot, fmt):
         click.echo("\nError summary, all listed cases:")
         for line in _summary_rows(summarize(results)):
             click.echo(line)
+        if speed is not None:
+            click.echo(f"\nSpeedup {ds2.device} -> {ds.device} (time on {ds2.device} / time on "
+                       f"{ds.device}), cases measured on both, each predicted on its own "
+                       f"device's preset:")
+            click.echo(f"{'family':18s} {'n':>3s} {'measured':>9s} {'predicted':>9s} "
+                       f"{'err med':>8s} {'err max':>8s}")
+            for s in speed[1]:
+                click.echo(f"{s.family:18s} {s.n:3d} {s.measured_median:8.3f}x "
+                           f"{s.predicted_median:8.3f}x {_pct(s.err_median):>8s} "
+                           f"{_pct(s.err_max):>8s}")
     if plot:
-        _plot(results, plot)
+        _plot(results, plot, ds.gpu_name)
         if fmt == "table":
             click.echo(f"\nwrote {plot}")
 
 
-def _plot(results, path):
+def _plot(results, path, gpu_name):
     from ..reports.validation import predicted_vs_measured_figure
     pts = [{"predicted": r.time_pred, "measured": r.time_meas, "family": r.family,
             "id": r.case_id} for r in results if r.time_meas]
     fig = predicted_vs_measured_figure(pts, quantity="time", unit="s",
-                                       title="memsim vs H100 (CUDA events)")
+                                       title=f"memsim vs {gpu_name} (CUDA events)")
     suffix = Path(path).suffix.lower().lstrip(".") or "png"
     if suffix not in ("png", "pdf", "svg"):
         raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")

@@ -35,9 +35,11 @@ from .copies import predict_copy
 from .mapping import CaseModel, map_case
 
 __all__ = ["CaseResult", "FamilySummary", "predict_case", "compare_cases", "summarize",
-           "load_split", "SPLIT_FILE", "is_held_out_by_hash", "TARGETS"]
+           "load_split", "SPLIT_FILE", "is_held_out_by_hash", "TARGETS", "SpeedupSummary",
+           "speedups", "target_figure"]
 
 SPLIT_FILE = Path(__file__).resolve().parent / "data" / "h100" / "split.json"
+"""The H100 split; each device with committed data has its own ``split.json``."""
 
 TARGETS = {"time_mape": 0.15, "time_median": 0.10, "hbm_per_case": 0.10, "l2_per_case": 0.15}
 """Issue 5 targets on held-out cases."""
@@ -49,7 +51,10 @@ def is_held_out_by_hash(case_id: str) -> bool:
 
 
 def load_split(path: str | Path = SPLIT_FILE) -> dict:
-    """The committed split: ``{"rule": ..., "held_out": [ids], "calibration": [ids]}``."""
+    """The committed split: ``{"rule": ..., "held_out": [ids], "calibration": [ids]}``;
+    ``path`` is a split file or the name of a device with committed data."""
+    if not str(path).endswith(".json"):
+        path = SPLIT_FILE.parent.parent / str(path) / "split.json"
     with open(path) as f:
         doc = json.load(f)
     if not {"held_out", "calibration"} <= set(doc):
@@ -121,15 +126,15 @@ def _tiled(model: CaseModel, hw) -> tuple[float, float, float, dict]:
 
 def predict_case(model: CaseModel, hw=None) -> tuple[float, float | None, float | None, dict]:
     """Predicted (time, comparable HBM bytes, L2 read bytes, detail) of one mapped case.
-    ``hw`` is a Hardware (default: the h100-sxm preset)."""
+    ``hw`` is a Hardware (default: the model's, its device's preset)."""
     if model.kind == "tiled":
         return _tiled(model, hw)
+    if hw is None:
+        from ..hardware import load_hardware
+        hw = load_hardware(model.hardware)
     if model.kind == "math":
         from .math_backend import predict_math_case
         return predict_math_case(model.case, hw)
-    if hw is None:
-        from ..hardware import load_hardware
-        hw = load_hardware("h100-sxm")
     cp = predict_copy(hw, model.copy["direction"], model.copy["bytes"])
     if model.copy["direction"] != "d2d":
         return cp.time_s, None, None, {}
@@ -139,8 +144,9 @@ def predict_case(model: CaseModel, hw=None) -> tuple[float, float | None, float 
 
 def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
                   held_out: Sequence[str] = (), families: Iterable[str] | None = None,
-                  progress=None) -> list[CaseResult]:
-    """Predict every mappable case of ``dataset`` (optionally only ``ids`` or ``families``)."""
+                  progress=None, hardware=None) -> list[CaseResult]:
+    """Predict every mappable case of ``dataset`` (optionally only ``ids`` or ``families``)
+    on its device's preset, or on ``hardware`` (a preset name or YAML path) where given."""
     want = set(ids) if ids is not None else None
     fams = set(families) if families is not None else None
     held = set(held_out)
@@ -148,7 +154,7 @@ def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
     for case in dataset.cases:
         if want is not None and case.id not in want:
             continue
-        model = map_case(case)
+        model = map_case(case, hardware=hardware, device=dataset.device)
         if model is None or (fams is not None and model.family not in fams):
             continue
         if case.time_s is None and case.kernels is None:
@@ -214,3 +220,61 @@ def summarize(results: Sequence[CaseResult]) -> list[FamilySummary]:
         _, _, lkmax = _stats(r.l2_lookup_err for r in rs)
         out.append(FamilySummary(name, len(rs), tm, tmed, hmax, hmed, lmax, lmed, lkmax))
     return out
+
+
+@dataclass(frozen=True)
+class SpeedupSummary:
+    """Measured vs predicted speedup of one family from device A to device B (time on A over
+    time on B), over the cases both devices measured: medians, and the median and largest
+    absolute relative error of the predicted speedup."""
+
+    family: str
+    n: int
+    measured_median: float
+    predicted_median: float
+    err_median: float
+    err_max: float
+
+
+def speedups(results_a: Sequence[CaseResult], results_b: Sequence[CaseResult]
+             ) -> tuple[list[tuple[str, str, float, float]], list[SpeedupSummary]]:
+    """How well memsim predicts the speedup of each case from device A to device B:
+    ``(per-case rows (id, family, measured, predicted), per-family summaries then "all")``.
+    Cases without a measured time on either device are left out."""
+    a = {r.case_id: r for r in results_a if r.time_meas and r.time_pred}
+    rows = [(r.case_id, r.family, a[r.case_id].time_meas / r.time_meas,
+             a[r.case_id].time_pred / r.time_pred)
+            for r in results_b if r.case_id in a and r.time_meas and r.time_pred]
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row[1], []).append(row)
+    out = []
+    for name in sorted(groups) + (["all"] if rows else []):
+        rs = rows if name == "all" else groups[name]
+        meas = np.array([x[2] for x in rs])
+        pred = np.array([x[3] for x in rs])
+        err = np.abs(pred / meas - 1)
+        out.append(SpeedupSummary(name, len(rs), float(np.median(meas)),
+                                  float(np.median(pred)), float(np.median(err)),
+                                  float(err.max())))
+    return rows, out
+
+
+def target_figure(results: Sequence[CaseResult], family: str, target: str
+                  ) -> tuple[float | None, str]:
+    """The figure of one issue-5 target (a key of TARGETS) for one family of ``results``, and
+    for the per-case targets the worst case (``"id: +x%"``); the figure is None where the
+    family has no such data (e.g. PCIe copies have no Nsight counters)."""
+    rs = [r for r in results if r.family == family]
+    if not rs:
+        raise InputError(f"no cases of family {family!r}")
+    s = {x.family: x for x in summarize(rs)}[family]
+    value = {"time_mape": s.time_mape, "time_median": s.time_median,
+             "hbm_per_case": s.hbm_max, "l2_per_case": s.l2_max}[target]
+    worst = ""
+    if target in ("hbm_per_case", "l2_per_case") and value is not None:
+        attr = "hbm_err" if target == "hbm_per_case" else "l2_err"
+        bad = max((r for r in rs if getattr(r, attr) is not None),
+                  key=lambda r: abs(getattr(r, attr)))
+        worst = f"{bad.case_id}: {getattr(bad, attr):+.1%}"
+    return value, worst

@@ -44,7 +44,8 @@ from typing import Any, Mapping
 
 from ..errors import InputError
 
-__all__ = ["CaseModel", "map_case", "FAMILY_OF", "model_family"]
+__all__ = ["CaseModel", "map_case", "FAMILY_OF", "model_family", "DeviceProfile", "DEVICES",
+           "device_profile"]
 
 _FA2_TRAITS = re.compile(r"Flash_fwd_kernel_traits<(\d+), (\d+), (\d+), (\d+)")
 _CUTLASS = re.compile(r"AttentionKernel<[^,]+, arch::Sm80, \d+, (\d+), (\d+), (\d+)")
@@ -60,13 +61,37 @@ CUDNN_SM90_CONSUMERS = 2
 FA2_STAGES = 2
 # map nvjet's cluster field to gemm_tiled's cluster_m/cluster_n (TMA multicast)
 MULTICAST = True
-# The committed H100 times come from do_bench, which writes a 256 MB buffer before each call:
+# The committed times come from do_bench, which writes a 256 MB buffer before each call:
 # every timed kernel starts with L2 full of it and pays the write-back of the dirty part it
-# evicts. Bytes dirty, measured by the L2 probes (a 256 MB read right after that flush writes
-# back 24.1 MB: memsim.validation.calibrate, l2_dirty_measured; the event-vs-Nsight timing of
-# the calibration split gives 26.9 MB, l2_dirty_after_flush). Tiled cases simulate with it as
+# evicts. Bytes dirty, measured by each device's L2 probes (a 256 MB read right after that
+# flush writes back 24.1 MB on the H100, 28.6 MB on the H200: memsim.validation.calibrate,
+# l2_dirty_measured; on the H100 the event-vs-Nsight timing of the calibration split gives
+# 26.9 MB, l2_dirty_after_flush). Tiled cases simulate with it as
 # ``simulation.l2_dirty_at_start``.
 L2_DIRTY_AFTER_FLUSH = 24.1e6
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What predicting one device's measured data needs beyond the kernels: the hardware
+    preset and the bytes do_bench's flush leaves dirty in its L2."""
+
+    preset: str
+    l2_dirty_after_flush: float
+
+
+DEVICES = {"h100": DeviceProfile("h100-sxm", L2_DIRTY_AFTER_FLUSH),
+           "h200": DeviceProfile("h200", 28.6e6)}
+"""The devices with committed measurements (``memsim/validation/data/<device>``)."""
+
+
+def device_profile(device: str) -> DeviceProfile:
+    """The :class:`DeviceProfile` of a device with committed data, or a clear error."""
+    if device not in DEVICES:
+        raise InputError(f"no hardware preset is known for measured device {device!r}; "
+                         f"known: {', '.join(sorted(DEVICES))} (name a preset or YAML file "
+                         f"with --hardware)")
+    return DEVICES[device]
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,7 @@ class CaseModel:
     copy: Mapping[str, Any] | None = None
     evidence: str = ""
     case: Any = field(default=None, compare=False, repr=False)   # the measured case (``math``)
+    hardware: Any = "h100-sxm"     # preset name, YAML path or mapping (``copy`` and ``math``)
 
 
 def model_family(case) -> str:
@@ -189,22 +215,25 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     return sched, ev
 
 
-def _simulation(granularity: str) -> dict:
-    return {"granularity": granularity, "l2_dirty_at_start": L2_DIRTY_AFTER_FLUSH}
-
-
-def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> CaseModel | None:
-    """The model of one measured case, or None for records that are not kernels (launch and
-    latency figures, which calibrate the preset instead)."""
+def map_case(case, hardware: Any = None, granularity: str = "block",
+             device: str = "h100") -> CaseModel | None:
+    """The model of one measured case of ``device`` (its preset unless ``hardware`` names
+    another), or None for records that are not kernels (launch and latency figures, which
+    calibrate the preset instead)."""
+    prof = DEVICES.get(device)
+    if hardware is None:
+        hardware = device_profile(device).preset
+    sim = {"granularity": granularity,
+           "l2_dirty_at_start": prof.l2_dirty_after_flush if prof else 0.0}
     fam = model_family(case)
     if case.family in ("attention_prefill", "attention_decode"):
         if case.params["backend"] == "math":
             return CaseModel(case.id, fam, "math", None, None,
                              f"{len(case.kernels or ())} kernels: fp32 casts, SIMT GEMMs, "
-                             "softmax and elementwise passes", case)
+                             "softmax and elementwise passes", case, hardware)
         sched, ev = _attention_schedule(case)
         cfg = {"hardware": hardware, "workload": _attention_workload(case.params),
-               "schedule": sched, "simulation": _simulation(granularity)}
+               "schedule": sched, "simulation": sim}
         return CaseModel(case.id, fam, "tiled", cfg, None, ev)
     if case.family == "gemm":
         sched, ev = _gemm_schedule(case)
@@ -212,7 +241,7 @@ def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> Ca
         cfg = {"hardware": hardware,
                "workload": {"kind": "gemm", "m": p["m"], "n": p["n"], "k": p["k"],
                             "dtype": "bf16"},
-               "schedule": sched, "simulation": _simulation(granularity)}
+               "schedule": sched, "simulation": sim}
         return CaseModel(case.id, fam, "tiled", cfg, None, ev)
     if case.family in ("copy_d2d", "copy_d2d_kernel", "copy_h2d", "copy_d2h"):
         direction = {"copy_d2d": "d2d", "copy_d2d_kernel": "d2d", "copy_h2d": "h2d",
@@ -220,5 +249,5 @@ def map_case(case, hardware: Any = "h100-sxm", granularity: str = "block") -> Ca
         return CaseModel(case.id, fam, "copy", None,
                          {"direction": direction, "bytes": int(case.params["bytes"])},
                          "cudaMemcpy" if case.family != "copy_d2d_kernel"
-                         else "vectorized_elementwise_kernel (torch.neg)")
+                         else "vectorized_elementwise_kernel (torch.neg)", None, hardware)
     return None

@@ -100,3 +100,36 @@ def test_cli_reports_l2_requests_and_lookups(capsys):
     assert main(["validate-gpu", "--family", "prefill_cudnn", "--split", "held-out"]) == 0
     out = capsys.readouterr().out
     assert "lookups" in out and "L2lk max" in out and "Request Coalescer" in out
+
+
+def test_cli_second_device_speedup_and_hardware(tmp_path, capsys):
+    import json
+    # h200 data predicts on the h200 preset; --speedup-vs compares with the H100's cases
+    assert main(["validate-gpu", "h200", "--family", "copy_d2d", "--speedup-vs", "h100",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sp = {s["family"]: s for s in doc["speedup_vs"]["summary"]}
+    assert doc["speedup_vs"]["device"] == "h100" and set(sp) == {"copy_d2d", "all"}
+    # device copies are HBM-bound: 4.16 vs 2.98 TB/s achievable (ratio 1.40) less launch cost
+    assert 1.2 < sp["copy_d2d"]["measured_median"] < 1.45
+    assert sp["copy_d2d"]["err_median"] < 0.05
+    assert main(["validate-gpu", "h200", "--family", "copy_pcie", "--hardware", "h100-sxm"]) == 0
+    assert "copy_pcie" in capsys.readouterr().out
+    assert main(["validate-gpu", "h200", "--hardware", "no-such-preset"]) == 2
+    assert "no-such-preset" in capsys.readouterr().err
+
+
+def test_cli_data_of_an_unknown_device_needs_a_preset(tmp_path, capsys):
+    from memsim.validation.data import DATA_DIR
+    doc = (DATA_DIR / "h200" / "gpu_cases.json").read_text()
+    (tmp_path / "gpu_cases.json").write_text(doc.replace('"device": "h200"', '"device": "mygpu"'))
+    assert main(["validate-gpu", str(tmp_path), "--family", "copy_d2d"]) == 2
+    err = capsys.readouterr().err
+    assert "'mygpu'" in err and "--hardware" in err and "Traceback" not in err
+    # with a preset: predicted, every case counted as held out (nothing of it calibrated)
+    assert main(["validate-gpu", str(tmp_path), "--family", "copy_d2d", "--hardware",
+                 "h200"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith(("d2d_", "d2dk_"))]
+    assert "Error summary, held-out cases" in out and len(rows) == 22
+    assert all(ln.split()[2] == "H" for ln in rows)

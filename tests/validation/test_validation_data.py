@@ -178,3 +178,43 @@ def test_committed_files_are_small():
     d = DATA_DIR / "h100"
     assert os.path.getsize(d / "gpu_cases.json") < 500_000
     assert os.path.getsize(d / "sdpa_bf16_numerics.npz") < 2_000_000
+
+
+# --- the H200 (memsim/validation/data/h200): same harness and cases, a second GPU -------------
+H200_HBM_BPS = 4.8e12       # H200 datasheet: HBM3e 4.8 TB/s; dense bf16 as the H100
+
+
+@pytest.fixture(scope="module")
+def ds200():
+    return load_gpu_cases("h200")
+
+
+def test_h200_data_matches_the_h100_case_list_and_is_physical(ds, ds200):
+    assert "h200" in devices()
+    prov = ds200.provenance
+    assert ds200.gpu_name == "NVIDIA H200" and prov["sm_count"] == 132
+    assert prov["l2_bytes"] == 60 * 2**20 and prov["torch"] == ds.provenance["torch"]
+    assert [c.id for c in ds200.cases] == [c.id for c in ds.cases]
+    # with 141 GB the math backend's largest decode case fits on the H200
+    assert [c.id for c in ds200.cases if c.error] == []
+    assert sum(c.kernels is not None for c in ds200.cases) == 76 + 48 + 32 + 11
+    for c in ds200.cases:
+        if c.kernels:
+            assert c.dram_read_bytes >= 0.99 * _input_bytes(c), c.id
+        if c.time_s and c.family in ("attention_prefill", "attention_decode", "gemm",
+                                     "copy_d2d", "copy_d2d_kernel"):
+            assert c.time_s >= max(c.ideal_bytes / H200_HBM_BPS, c.flops / H100_BF16_FLOPS), c.id
+
+
+def test_h200_recheck_repeats_the_h100_finding(ds200):
+    # the main run's record of this case wrote 16.2 MB for an 8 KB output, as on the H100;
+    # three re-profiled calls wrote 0 B (rechecks.json), and their medians are used
+    c = ds200.case("decode_efficient_b1h32k1024d128")
+    assert c.recheck_repeats == 3 and c.dram_write_bytes < 1000
+    assert sum(k.dram_write_bytes for k in c.original_kernels) > 16e6
+    assert sum(c.l2_requests is not None for c in ds200.cases) == 156
+
+
+def test_h200_committed_files_are_small():
+    d = DATA_DIR / "h200"
+    assert sum(os.path.getsize(p) for p in d.iterdir()) < 600_000

@@ -11,10 +11,10 @@ timeout ${PROBE_TIMEOUT:-400} ncu --clock-control none --cache-control none \
 ncu -i /tmp/l2probe.ncu-rep --csv --page details --print-units base \
   --print-kernel-base demangled > "$OUT/l2_probe_raw.csv"
 $PY "$H/parse_ncu.py" "$OUT/l2_probe_raw.csv" "$OUT/l2_probe_kernels.json"
-$PY -c '
+$PY - "$OUT/l2_probe_kernels.json" <<'PYEOF'
 import json, sys
 for case, ks in json.load(open(sys.argv[1])).items():
     for k in ks:
-        print(f"{case:28s} rd {k.get(\"dram_read_bytes\", 0)/1e6:9.2f} MB  wr {k.get(\"dram_write_bytes\", 0)/1e6:9.2f} MB"
-              f"  l2rd {k.get(\"l2_read_bytes\", 0)/1e6:9.2f} MB  t {k.get(\"gpu_time_ns\", 0)/1e3:8.1f} us")
-' "$OUT/l2_probe_kernels.json"
+        print(f"{case:28s} rd {k.get('dram_read_bytes', 0)/1e6:9.2f} MB  wr {k.get('dram_write_bytes', 0)/1e6:9.2f} MB"
+              f"  l2rd {k.get('l2_read_bytes', 0)/1e6:9.2f} MB  t {k.get('gpu_time_ns', 0)/1e3:8.1f} us")
+PYEOF

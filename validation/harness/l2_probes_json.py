@@ -1,0 +1,54 @@
+"""Condense one l2_probe.sh run into the committed ``l2_probes.json``
+(schema ``memsim.validation.l2_probes/1``). Pure Python, no torch.
+
+Usage: python3 l2_probes_json.py RUN_DIR OUT_JSON DATE
+RUN_DIR holds what l2_probe.sh wrote: l2_probes.json (the probe list and provenance from
+l2_probe.py), l2_probe_kernels.json (parse_ncu.py output) and probe_gpu.txt (nvidia-smi).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+SCHEMA = "memsim.validation.l2_probes/1"
+HARNESS = "validation/harness/l2_probe.sh (ncu --cache-control none --clock-control none)"
+
+
+def condense(run_dir: str, date: str) -> dict:
+    with open(os.path.join(run_dir, "l2_probes.json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(run_dir, "l2_probe_kernels.json")) as f:
+        kernels = json.load(f)
+    with open(os.path.join(run_dir, "probe_gpu.txt")) as f:
+        device_line = f.read().strip().splitlines()[-1]
+    probes = []
+    for p in meta["probes"]:
+        ks = kernels.get(p["id"])
+        if not ks or len(ks) != 1:
+            raise SystemExit(f"probe {p['id']}: expected one profiled kernel, got "
+                             f"{len(ks or [])}")
+        k = ks[0]
+        probes.append({**p, "dram_read_bytes": k["dram_read_bytes"],
+                       "dram_write_bytes": k["dram_write_bytes"],
+                       "l2_read_bytes": k["l2_read_bytes"], "gpu_time_s": k["gpu_time_ns"] * 1e-9,
+                       "kernel": k["name"], "grid": k["grid"]})
+    prov = {**meta["provenance"], "driver": device_line.split(",")[1].strip(), "date": date,
+            "harness": HARNESS, "device_line": device_line}
+    return {"schema": SCHEMA, "provenance": prov, "probes": probes}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    doc = condense(argv[0], argv[2])
+    with open(argv[1], "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"{len(doc['probes'])} probes -> {argv[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
