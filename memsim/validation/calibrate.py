@@ -26,6 +26,10 @@ Every constant comes from a ceiling, never from fitting a case's error:
   calibration cases with footprints >= 2x L2 (median, beyond the median gap of the cases
   with footprints <= L2/4), times the HBM bandwidth.
 
+* ``gemm_swizzle`` (``mapping.GEMM_SWIZZLE``, the nvjet mappings' ``swizzle``): of the widths
+  1, 2, 4, 8 and 16, the one whose predicted HBM bytes reproduce the calibration split's GEMMs
+  with m >= 1024 best (least sum of absolute relative errors); the kernel names do not give it.
+
 From the L2 probes (``data/<device>/l2_probes.json``, independent of the split):
 
 * ``l2_reuse_capacity`` (the L2's ``cache.reuse_capacity``): the size of a buffer, re-read by
@@ -56,7 +60,7 @@ from .compare import load_split, predict_case
 from .data import DATA_DIR, load_gpu_cases, load_l2_probes
 from .mapping import map_case
 
-__all__ = ["calibrate", "fit_linear"]
+__all__ = ["calibrate", "fit_linear", "gemm_swizzle"]
 
 
 def fit_linear(x, t):
@@ -165,6 +169,25 @@ def rates_by_dtype(device: str, launch: float, ds) -> dict:
     return {"fp16_wgmma": _best_net_rate([c for c in doc["cases"] if c["dtype"] == "fp16"],
                                          launch),
             "bf16_retime": (max(ratios, key=lambda r: abs(r[0] - 1))[0], [r[1] for r in ratios])}
+
+
+def gemm_swizzle(device: str = "h100", widths=(1, 2, 4, 8, 16)) -> tuple[int, list, dict]:
+    """(best width, calibration case ids, {width: sum of |HBM error|}): see the docstring."""
+    import dataclasses
+    ds = load_gpu_cases(device)
+    cal = set(load_split(device)["calibration"])
+    cases = [c for c in ds.family("gemm") if c.id in cal and c.params["m"] >= 1024]
+    score = {}
+    for s in widths:
+        err = 0.0
+        for c in cases:
+            model = map_case(c, device=device)
+            cfg = dict(model.config)
+            cfg["schedule"] = {**cfg["schedule"], "swizzle": s}
+            _, hbm, _, _ = predict_case(dataclasses.replace(model, config=cfg))
+            err += abs(hbm / c.hbm_bytes - 1)
+        score[s] = err
+    return min(score, key=score.get), [c.id for c in cases], score
 
 
 def l2_from_probes(device: str = "h100") -> dict:

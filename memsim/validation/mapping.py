@@ -31,7 +31,8 @@ SDPA math                 the sequence of kernels it runs (:mod:`.math_backend`)
                           scale/mask/softmax passes (memory-bound), fp32 SIMT GEMMs
                           through ``gemm_tiled`` with ``fp32_fma``
 cuBLAS GEMM (nvjet)       ``gemm_tiled`` with ``nvjet_sm90_tst_{M}x{N}_{K}x{stages}``:
-                          cuBLAS is column-major, so tile_n = M, tile_m = N; ``bf16_wgmma``
+                          cuBLAS is column-major, so tile_n = M, tile_m = N; ``bf16_wgmma``;
+                          ``raster: auto``, ``swizzle`` the calibrated GEMM_SWIZZLE
 device / host copies      :mod:`memsim.validation.copies` (memory-bound analytic model over
                           the preset's HBM bandwidth, launch overhead and PCIe link)
 ========================  ============================================================
@@ -61,6 +62,11 @@ CUDNN_SM90_CONSUMERS = 2
 FA2_STAGES = 2
 # map nvjet's cluster field to gemm_tiled's cluster_m/cluster_n (TMA multicast)
 MULTICAST = True
+# cuBLAS's persistent tile scheduler visits its cluster grid in strips of a swizzle width that
+# the kernel name does not give. Calibrated once: the width (of 1, 2, 4, 8, 16) whose HBM
+# bytes best reproduce the calibration split's GEMMs with m >= 1024 (sum of absolute errors;
+# memsim.validation.calibrate.gemm_swizzle). Used by every nvjet mapping.
+GEMM_SWIZZLE = 8
 # The committed times come from do_bench, which writes a 256 MB buffer before each call:
 # every timed kernel starts with L2 full of it and pays the write-back of the dirty part it
 # evicts. Bytes dirty, measured by each device's L2 probes (a 256 MB read right after that
@@ -205,7 +211,7 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     # cuBLAS is column-major: torch's C[m,n] = A @ B runs as C^T = B^T A^T, so cuBLAS's M is
     # memsim's n and cuBLAS's N is memsim's m.
     sched = {"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
-             "instruction": "bf16_wgmma", "raster": "auto"}
+             "instruction": "bf16_wgmma", "raster": "auto", "swizzle": GEMM_SWIZZLE}
     ev = f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}"
     if MULTICAST and m.group(5):
         # the cluster field ({M}x{N} CTAs, TMA multicast of the shared operand), same swap
