@@ -14,9 +14,11 @@ import pytest
 
 from memsim.hardware import load_hardware
 from memsim.validation.compare import (TARGETS, compare_cases, is_held_out_by_hash, load_split,
-                                       summarize, target_figure)
+                                       summarize)
 from memsim.validation.data import load_gpu_cases
 from memsim.validation.mapping import map_case
+
+from gpu_targets import check, params
 
 FAST_FAMILIES = ("copy_d2d", "copy_pcie", "decode_cudnn", "decode_efficient", "decode_flash",
                  "gemm", "gemm_skinny", "prefill_cudnn", "prefill_efficient", "prefill_flash")
@@ -58,35 +60,17 @@ def held_fast(ds, split):
                          families=FAST_FAMILIES)
 
 
-def _check(results, family, target):
-    value, worst = target_figure(results, family, target)
-    if value is None:
-        pytest.skip(f"{family} has no {target} data (no Nsight counters)")
-    assert value <= TARGETS[target], (f"{family} {target} {value:.1%} > {TARGETS[target]:.0%}"
-                                      + (f" (worst {worst})" if worst else ""))
-
-
-def _params(families):
-    out = []
-    for fam in families:
-        for target in TARGETS:
-            reason = MISSES.get((fam, target))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(fam, target, marks=marks, id=f"{fam}-{target}"))
-    return out
-
-
-@pytest.mark.parametrize("family,target", _params(FAST_FAMILIES))
+@pytest.mark.parametrize("family,target", params(FAST_FAMILIES, MISSES))
 def test_held_out_accuracy(held_fast, family, target):
-    _check(held_fast, family, target)
+    check(held_fast, family, target)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family,target", _params(SLOW_FAMILIES))
+@pytest.mark.parametrize("family,target", params(SLOW_FAMILIES, MISSES))
 def test_held_out_accuracy_math(ds, split, family, target):
     res = compare_cases(ds, ids=split["held_out"], held_out=split["held_out"],
                         families=[family])
-    _check(res, family, target)
+    check(res, family, target)
 
 
 def test_overall_held_out_time_median_within_target(held_fast):

@@ -15,10 +15,11 @@ import pytest
 
 from memsim.hardware import load_hardware
 from memsim.validation.calibrate import l2_from_probes
-from memsim.validation.compare import (TARGETS, compare_cases, load_split, speedups, summarize,
-                                       target_figure)
+from memsim.validation.compare import TARGETS, compare_cases, load_split, speedups, summarize
 from memsim.validation.data import load_gpu_cases
 from memsim.validation.mapping import DEVICES
+
+from gpu_targets import check, params
 
 FAMILIES = ("copy_d2d", "copy_pcie", "decode_cudnn", "decode_efficient", "decode_flash",
             "decode_math", "gemm", "gemm_skinny", "prefill_cudnn", "prefill_efficient",
@@ -54,23 +55,9 @@ def results(ds):
     return compare_cases(ds, ids=split["held_out"], held_out=split["held_out"])
 
 
-def _params():
-    out = []
-    for fam in FAMILIES:
-        for target in TARGETS:
-            reason = MISSES.get((fam, target))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(fam, target, marks=marks, id=f"{fam}-{target}"))
-    return out
-
-
-@pytest.mark.parametrize("family,target", _params())
+@pytest.mark.parametrize("family,target", params(FAMILIES, MISSES))
 def test_h200_accuracy(results, family, target):
-    value, worst = target_figure(results, family, target)
-    if value is None:
-        pytest.skip(f"{family} has no {target} data (no Nsight counters)")
-    assert value <= TARGETS[target], (f"{family} {target} {value:.1%} > {TARGETS[target]:.0%}"
-                                      + (f" (worst {worst})" if worst else ""))
+    check(results, family, target)
 
 
 def test_h200_overall_time_within_target(results):

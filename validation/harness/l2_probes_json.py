@@ -11,6 +11,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from condense import write_doc  # noqa: E402
+
 SCHEMA = "memsim.validation.l2_probes/1"
 HARNESS = "validation/harness/l2_probe.sh (ncu --cache-control none --clock-control none)"
 
@@ -42,12 +45,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    doc = condense(argv[0], argv[2])
-    with open(argv[1], "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    print(f"{len(doc['probes'])} probes -> {argv[1]}")
-    return 0
+    return write_doc(argv[1], condense(argv[0], argv[2]), "probes")
 
 
 if __name__ == "__main__":

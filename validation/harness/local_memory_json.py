@@ -10,8 +10,12 @@ Usage: python3 local_memory_json.py PARSED_JSON GPU_TXT OUT_JSON DATE
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from condense import gpu_and_driver, write_doc  # noqa: E402
 
 SCHEMA = "memsim.validation.local_memory/1"
 METRICS = {"dram_read_bytes": ("dram__bytes_read.sum", 1),
@@ -41,8 +45,7 @@ def main(argv: list[str]) -> int:
         for key, (metric, scale) in METRICS.items():
             rec[key] = int(statistics.median(float(k[metric]) for k in ks) * scale)
         cases[case] = rec
-    with open(gpu_txt) as f:
-        gpu, driver = (s.strip() for s in f.read().strip().split(",")[:2])
+    gpu, driver = gpu_and_driver(gpu_txt)
     doc = {"schema": SCHEMA,
            "provenance": {"gpu": gpu, "driver": driver, "date": date,
                           "harness": "validation/harness/recheck.py under ncu --cache-control all "
@@ -51,11 +54,7 @@ def main(argv: list[str]) -> int:
                           "why": "FA2's L2 writes are 7.7-29x its output: are they local-memory "
                                  "spills (255 registers per thread)?"},
            "cases": cases}
-    with open(out_path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    print(f"{len(cases)} cases -> {out_path}")
-    return 0
+    return write_doc(out_path, doc, "cases")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ PARSED_JSON is ``parse_ncu.py --all`` output (ranges named ``CASE#REPEAT``); GPU
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from condense import gpu_and_driver, write_doc  # noqa: E402
 
 SCHEMA = "memsim.validation.rechecks/1"
 HARNESS = ("validation/harness/recheck.py under ncu --cache-control all --clock-control none "
@@ -54,17 +58,12 @@ def main(argv: list[str]) -> int:
     parsed_path, gpu_txt, out_path, date, why = argv
     with open(parsed_path) as f:
         cases, n = condense(json.load(f))
-    with open(gpu_txt) as f:
-        gpu, driver = (s.strip() for s in f.read().strip().split(",")[:2])
+    gpu, driver = gpu_and_driver(gpu_txt)
     doc = {"schema": SCHEMA,
            "provenance": {"gpu": gpu, "driver": driver, "date": date,
                           "harness": HARNESS.format(n=n), "why": why},
            "cases": cases}
-    with open(out_path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    print(f"{len(cases)} cases -> {out_path}")
-    return 0
+    return write_doc(out_path, doc, "cases")
 
 
 if __name__ == "__main__":
