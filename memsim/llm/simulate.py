@@ -83,6 +83,46 @@ def fa2_decode_block_k(head_dim: int) -> int:
     return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
 
 
+#: kBlockM of FlashAttention-2's split-KV kernel (every head dim: ``run_mha_fwd_splitkv_dispatch``)
+FA2_SPLITKV_BLOCK_M = 64
+
+
+def fa2_fwd_tiles(head_dim: int) -> tuple[int, int]:
+    """(kBlockM, kBlockN) of FlashAttention-2's forward kernel without dropout on sm80/sm90
+    (``run_mha_fwd_hdim*`` of flash_fwd_launch_template.h; sm86/sm89 use other tiles for some
+    head dims, not modelled). The H100 data shows (128, 128) at d = 64 and (128, 64) at
+    d = 128."""
+    if head_dim <= 64:
+        return 128, 128
+    if head_dim <= 128:
+        return 128, 64
+    if head_dim <= 160:
+        return 128, 32
+    if head_dim <= 224:
+        return 128, 64
+    return 64, 64
+
+
+def fa2_decode_schedule(batch_heads: int, sms: int, head_dim: int, seq_k: int, dtype: str,
+                        rates) -> dict:
+    """``flash_decoding`` options for FlashAttention-2's kernel of one decode query per
+    (batch, head): its split rule (:func:`fa2_num_splits`); with a split, the split-KV kernel's
+    tile (64 query rows x kBlockN), without one, the forward kernel's
+    (:func:`fa2_fwd_tiles`); its tensor-core MMAs run on the whole padded query tile
+    (``compute_rows``) with mma.sync (``{dtype}_mma`` where ``rates`` has it); a two-deep
+    cp.async pipeline. These are what the measured H100 and H200 kernels show
+    (tests/llm/test_llm_decode_h100.py)."""
+    splits = fa2_num_splits(batch_heads, sms, head_dim, seq_k)
+    if splits > 1:
+        rows, block_k = FA2_SPLITKV_BLOCK_M, fa2_decode_block_k(head_dim)
+    else:
+        rows, block_k = fa2_fwd_tiles(head_dim)
+    out = {"splits": splits, "block_k": block_k, "compute_rows": rows, "stages": 2}
+    if f"{dtype}_mma" in rates:
+        out["instruction"] = f"{dtype}_mma"
+    return out
+
+
 #: engine dtype of a quantized weight of ``bits`` bits (2- and 3-bit have none)
 QUANT_DTYPES = {4: "int4", 8: "int8"}
 
@@ -112,6 +152,7 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
     hw_data = hardware.to_dict()
     sms = hardware.gpu.sms if getattr(hardware, "gpu", None) is not None else 0
     bandwidth = hardware.memory("hbm").read_bandwidth
+    rates = {name for unit in getattr(hardware, "compute", ()) for name in unit.rates}
     whole: dict = {}
 
     def run(workload: dict, schedule: dict) -> Result:
@@ -119,14 +160,17 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
                          "simulation": {"granularity": granularity}})
 
     def attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal=True,
-                  window=None) -> Result:
-        key = (b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal, window)
+                  window=None, sliding=False) -> Result:
+        key = (b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal, window, sliding)
         if key not in whole:
             sched = {"kind": schedule}
             if schedule == "flash_decoding" and seq_q == 1 and sms:
-                # FA2's own split rule and tile, as the measured kernels use
-                sched.update(splits=fa2_num_splits(b * heads, sms, d, seq_k),
-                             block_k=fa2_decode_block_k(d))
+                if heads > kv_heads and not sliding:
+                    # FA2 runs a GQA group's single queries as the query rows of its K/V
+                    # head (flash_api.cpp's seqlenq_ngroups_swapped; not with a window)
+                    heads, seq_q, causal = kv_heads, heads // kv_heads, False
+                # FA2's own kernel: split rule, tiles, mma.sync on padded rows, 2 stages
+                sched.update(fa2_decode_schedule(b * heads, sms, d, seq_k, dtype, rates))
             whole[key] = run({"kind": "attention", "batch": b, "heads": heads,
                               "kv_heads": kv_heads, "seq_q": seq_q, "seq_k": seq_k,
                               "head_dim": d, "causal": causal, "window": window,
@@ -162,7 +206,7 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
             return t + extra
         _, b, heads, kv_heads, seq_q, seq_k, d, window, dtype, schedule = op.shape[:10]
         result = attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule,
-                           window=None if seq_q == 1 else window)
+                           window=None if seq_q == 1 else window, sliding=window is not None)
         if op.kind == "attention":
             return result.time_s + extra
         # standard schedule: kernels S = QK^T, softmax, O = PV map to the three operators

@@ -1,4 +1,4 @@
-"""Decode attention on h100-sxm against the measured H100 decode cases (issue 6, "Checked by";
+"""Decode attention on h100-sxm (and h200) against the measured decode cases (issue 6, "Checked by";
 targets of the GPU-validation issue: time MAPE <= 15% per family, HBM bytes <= 10% per case).
 
 Data: memsim/validation/data/h100/gpu_cases.json, family 'attention_decode' (batch {1,8,32} x
@@ -56,9 +56,13 @@ def test_fa2_split_rule_reproduces_the_measured_grids(ds, hw):
     assert set(want.values()) == {1, 7, 8}      # the data exercises split and no-split
 
 
-@pytest.fixture(scope="module")
-def llm_path(ds, hw):
-    """(case, predicted time, predicted HBM bytes) of the llm decode attention operator."""
+@pytest.fixture(scope="module", params=[("h100", "h100-sxm"), ("h200", "h200")],
+                ids=["h100", "h200"])
+def llm_path(request):
+    """(case, predicted time, predicted HBM bytes) of the llm decode attention operator, on
+    each measured GPU with its preset (the H200: nothing fitted to its data)."""
+    device, preset = request.param
+    ds, hw = load_gpu_cases(device), load_hardware(preset)
     sim = engine_simulator(hw, "block")
     model = dataclasses.replace(load_model("llama-2-7b"), max_positions=65536)
     out = []
@@ -74,11 +78,12 @@ def llm_path(ds, hw):
 
 
 def test_llm_decode_attention_time_within_target(llm_path):
-    # measured: MAPE 14.4%, every case 2-23% fast (worst b1 k4096 -22.6%, b1 k1024 -22.5%):
-    # the LLM path times FA2's useful rows and a cold L2; the validation mapping adds the
-    # padded 128-row tiles (compute_rows) and the timing's flushed L2 (5.9% over the same cases)
+    # measured: MAPE 7.6% on the H100 (every case 1-15% fast), 7.7% on the H200 (-16..+3%);
+    # before the LLM path ran FA2's own tiles (mma.sync on 64 / 128 padded query rows, fa2_
+    # decode_schedule) it timed the useful rows only: 14.4% and 31.1%, since from batch 8 on
+    # FA2's padded MMAs, not HBM, bound the kernel and the H200's faster HBM does not help
     errs = np.array([(t - c.time_s) / c.time_s for c, t, _ in llm_path])
-    assert np.abs(errs).mean() <= TARGETS["time_mape"], errs
+    assert np.abs(errs).mean() <= 0.10, errs
 
 
 def test_llm_decode_attention_hbm_bytes_within_target(llm_path):
@@ -113,3 +118,31 @@ def test_mapped_decode_hbm_bytes_per_case(mapped, family):
     for r in mapped:
         if r.family == family:
             assert abs(r.hbm_err) <= TARGETS["hbm_per_case"], (r.case_id, r.hbm_err)
+
+
+def test_fa2_decode_runs_a_gqa_group_as_query_rows():
+    """With GQA and no sliding window, FA2 runs a K/V head's group of single queries as the
+    query rows of one tile (flash_api.cpp, seqlenq_ngroups_swapped): Llama-3-8B's decode
+    attention (32 query heads over 8 K/V heads) is simulated as 8 heads x 4 query rows."""
+    from memsim.llm.simulate import fa2_decode_schedule
+    from memsim.simulate import simulate
+    hw = load_hardware("h100-sxm")
+    sim = engine_simulator(hw, "block")
+    model = load_model("llama-3-8b")
+    assert (model.heads, model.kv_heads) == (32, 8)
+    wl = LlmWorkload(model, batch=4, prompt_len=4095, gen_len=1, kv_dtype="bf16",
+                     act_dtype="bf16")
+    op = attention_operators(wl, "decode", 1, 4096)[0]
+    rates = {n for u in hw.compute for n in u.rates}
+
+    def direct(heads, seq_q, causal):
+        sched = {"kind": "flash_decoding",
+                 **fa2_decode_schedule(4 * heads, hw.gpu.sms, 128, 4096, "bf16", rates)}
+        return simulate({"hardware": hw.to_dict(), "workload": {
+            "kind": "attention", "batch": 4, "heads": heads, "kv_heads": 8, "seq_q": seq_q,
+            "seq_k": 4096, "head_dim": 128, "causal": causal, "dtype": "bf16"},
+            "schedule": sched, "simulation": {"granularity": "block"}}).time_s
+    swapped, per_head = direct(8, 4, False), direct(32, 1, True)
+    assert sim(op) == swapped
+    # one K/V read per group, a quarter of the padded MMA tiles: faster than per query head
+    assert swapped < per_head
