@@ -144,8 +144,12 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other):
         if held_res:
             click.echo("\nError summary, held-out cases (targets: time MAPE <= 15%, median <= "
                        "10%; HBM <= 10% and L2 read <= 15% per case):")
-            for line in _summary_rows(summarize(held_res)):
+            summ = summarize(held_res)
+            for line in _summary_rows(summ):
                 click.echo(line)
+            verdicts = [v for x in summ if x.family != "all" for v in x.meets().values()
+                        if v is not None]
+            click.echo(f"targets met (per family, held out): {sum(verdicts)} of {len(verdicts)}")
         click.echo("\nError summary, all listed cases:")
         for line in _summary_rows(summarize(results)):
             click.echo(line)
