@@ -238,3 +238,23 @@ def test_throttled_clock_explains_the_event_vs_nsight_gap(device):
             assert gap < 0.92, (cid, gap)
         elif r["clock_median_mhz"] >= 1900:
             assert 0.95 < gap < 1.05, (cid, gap)
+
+
+def test_l2_bandwidth_of_the_preset_lies_within_the_measured_range():
+    """l2_bandwidth.json: a re-read probe achieves 6.8-7.4 TB/s from L2 (every byte loaded
+    came from L2, none from DRAM at 17 MB), Nsight reports a 13.1 TB/s peak; the h100-sxm
+    preset's L2 bandwidth lies between."""
+    from memsim.hardware import load_hardware
+    with open(DATA_DIR / "h100" / "l2_bandwidth.json") as f:
+        doc = json.load(f)
+    rates, peaks = [], []
+    for cid, c in doc["cases"].items():
+        assert c["l1_global_load_bytes"] == c["l2_read_bytes"]      # L1 bypassed
+        rates.append(c["l2_read_bytes"] / c["gpu_time_s"])
+        peaks.append(c["l2_peak_sectors_per_cycle"] * 32 * c["l2_clock_hz"])
+        if "_17MB_" in cid:                                         # L2-resident buffer
+            assert c["dram_read_bytes"] < 0.01 * c["l2_read_bytes"], cid
+    achieved, peak = max(rates), min(peaks)
+    assert 7.0e12 < achieved < 7.5e12 and 13.0e12 < peak < 13.2e12
+    bw = load_hardware("h100-sxm").memory("l2").read_bandwidth
+    assert achieved <= bw <= peak
