@@ -240,12 +240,16 @@ def test_throttled_clock_explains_the_event_vs_nsight_gap(device):
             assert 0.95 < gap < 1.05, (cid, gap)
 
 
-def test_l2_bandwidth_of_the_preset_lies_within_the_measured_range():
-    """l2_bandwidth.json: a re-read probe achieves 6.8-7.4 TB/s from L2 (every byte loaded
-    came from L2, none from DRAM at 17 MB), Nsight reports a 13.1 TB/s peak; the h100-sxm
-    preset's L2 bandwidth lies between."""
+@pytest.mark.parametrize("device,preset,achieved_range,peak_range", [
+    ("h100", "h100-sxm", (7.0e12, 7.5e12), (13.0e12, 13.2e12)),
+    ("h200", "h200", (8.3e12, 8.6e12), (15.3e12, 15.5e12))])
+def test_l2_bandwidth_of_the_preset_lies_within_the_measured_range(device, preset,
+                                                                   achieved_range, peak_range):
+    """l2_bandwidth.json: a re-read probe achieves 7.35 TB/s (H100) / 8.44 TB/s (H200) from L2
+    (every byte loaded came from L2, almost none from DRAM at 17 MB); Nsight reports an L2 peak
+    of 13.1 / 15.4 TB/s. The preset's L2 bandwidth lies between."""
     from memsim.hardware import load_hardware
-    with open(DATA_DIR / "h100" / "l2_bandwidth.json") as f:
+    with open(DATA_DIR / device / "l2_bandwidth.json") as f:
         doc = json.load(f)
     rates, peaks = [], []
     for cid, c in doc["cases"].items():
@@ -255,6 +259,7 @@ def test_l2_bandwidth_of_the_preset_lies_within_the_measured_range():
         if "_17MB_" in cid:                                         # L2-resident buffer
             assert c["dram_read_bytes"] < 0.01 * c["l2_read_bytes"], cid
     achieved, peak = max(rates), min(peaks)
-    assert 7.0e12 < achieved < 7.5e12 and 13.0e12 < peak < 13.2e12
-    bw = load_hardware("h100-sxm").memory("l2").read_bandwidth
+    assert achieved_range[0] < achieved < achieved_range[1]
+    assert peak_range[0] < peak < peak_range[1]
+    bw = load_hardware(preset).memory("l2").read_bandwidth
     assert achieved <= bw <= peak
