@@ -38,6 +38,11 @@ From the L2 probes (``data/<device>/l2_probes.json``, independent of the split):
 * ``l2_dirty_measured``: the write-back a read of 256 MB causes right after do_bench's flush
   (``mapping.L2_DIRTY_AFTER_FLUSH``); ``l2_dirty_after_flush`` above checks it from timing.
 
+From the mma.sync probe (``data/<device>/mma_probe.json``, independent of the split):
+
+* ``bf16_mma_peak`` and ``fp16_mma_peak`` (the ``peak`` of those rates): the best throughput
+  of register-only ``mma.sync.m16n8k16`` chains over the probe's occupancies.
+
 From the pointer chase (``data/<device>/latency_probe.json``, independent of the split):
 
 * ``l2_latency`` and ``hbm_latency`` (the ``latency`` of the ``l2`` and ``hbm`` levels): ns
@@ -60,7 +65,7 @@ from .compare import load_split, predict_case
 from .data import DATA_DIR, load_gpu_cases, load_l2_probes
 from .mapping import map_case
 
-__all__ = ["calibrate", "fit_linear", "gemm_swizzle"]
+__all__ = ["calibrate", "fit_linear", "gemm_swizzle", "mma_ceilings"]
 
 
 def fit_linear(x, t):
@@ -125,6 +130,7 @@ def calibrate(device: str = "h100", hw=None) -> dict:
     out.update(rates_by_dtype(device, a, ds))
     out.update(l2_from_probes(device))
     out.update(latency_from_probe(device))
+    out.update(mma_ceilings(device))
     out["math_kernel_bandwidth"] = math_kernel_bandwidth(cases)
     return out
 
@@ -190,6 +196,19 @@ def gemm_swizzle(device: str = "h100", widths=(1, 2, 4, 8, 16)) -> tuple[int, li
     return min(score, key=score.get), [c.id for c in cases], score
 
 
+def mma_ceilings(device: str = "h100") -> dict:
+    """``bf16_mma_peak`` and ``fp16_mma_peak`` from ``mma_probe.json`` (module docstring)."""
+    with open(DATA_DIR / device / "mma_probe.json") as f:
+        doc = json.load(f)
+    out = {}
+    for dtype in ("bf16", "fp16"):
+        cases = [c for c in doc["cases"] if c["dtype"] == dtype]
+        best = max(cases, key=lambda c: c["tflops"])
+        out[f"{dtype}_mma_peak"] = (best["flops"] / best["median_s"],
+                                    [f"mma_probe:{dtype}:{best['blocks_per_sm']}/SM"])
+    return out
+
+
 def l2_from_probes(device: str = "h100") -> dict:
     """``l2_reuse_capacity`` and ``l2_dirty_measured`` from the L2 probes (module docstring)."""
     probes, _ = load_l2_probes(device)
@@ -244,6 +263,7 @@ def ceilings(device: str) -> dict:
         out[f"{dtype}_wgmma"] = _best_net_rate(
             [c for c in cases if c["kind"] == "gemm" and c["dtype"] == dtype], a)
     out.update(latency_from_probe(device))
+    out.update(mma_ceilings(device))
     return out
 
 

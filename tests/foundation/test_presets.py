@@ -163,7 +163,9 @@ def test_h200_holds_its_measured_ceilings():
               "bf16_wgmma": hw.find_rate("bf16_wgmma")[1].achievable,
               "fp16_wgmma": hw.find_rate("fp16_wgmma")[1].achievable,
               "l2_latency": hw.memory("l2").latency_s,
-              "hbm_latency": hw.memory("hbm").latency_s}
+              "hbm_latency": hw.memory("hbm").latency_s,
+              "bf16_mma_peak": hw.find_rate("bf16_mma")[1].peak,
+              "fp16_mma_peak": hw.find_rate("fp16_mma")[1].peak}
     assert set(preset) == set(got)
     for key, value in preset.items():
         assert math.isclose(value, got[key][0], rel_tol=0.01), (key, value, got[key][0])

@@ -105,7 +105,9 @@ def test_preset_holds_the_calibration_of_the_calibration_split():
               "bf16_wgmma": hw.find_rate("bf16_wgmma")[1].achievable,
               "fp16_wgmma": hw.find_rate("fp16_wgmma")[1].achievable,
               "bf16_mma": hw.find_rate("bf16_mma")[1].achievable,
-              "fp32_fma": hw.find_rate("fp32_fma")[1].achievable}
+              "fp32_fma": hw.find_rate("fp32_fma")[1].achievable,
+              "bf16_mma_peak": hw.find_rate("bf16_mma")[1].peak,
+              "fp16_mma_peak": hw.find_rate("fp16_mma")[1].peak}
     held = set(load_split()["held_out"])
     for key, value in preset.items():
         computed, ids = got[key]
