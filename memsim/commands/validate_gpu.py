@@ -68,16 +68,10 @@ def _summary_rows(summaries):
 def validate_gpu(data, which, families, plot, fmt, hardware, other):
     """Compare memsim's predictions with GPU measurements: DATA is a device with committed
     data (h100 or h200; default h100), or a gpu_cases.json file or its directory."""
-    from ..validation.compare import compare_cases, load_split, summarize
+    from ..validation.compare import compare_cases, split_for, summarize
     from ..validation.data import load_gpu_cases
     ds = load_gpu_cases(data)
-    from ..validation.data import DATA_DIR
-    split_file = DATA_DIR / ds.device / "split.json"
-    if split_file.is_file():
-        split = load_split(split_file)
-    else:                   # data measured elsewhere: nothing of it calibrated the preset
-        ids_all = [c.id for c in ds.cases]
-        split = {"held_out": ids_all, "calibration": []}
+    split = split_for(ds)
     held = set(split["held_out"])
     ids = None
     if which == "held-out":

@@ -36,7 +36,7 @@ from .mapping import CaseModel, map_case
 
 __all__ = ["CaseResult", "FamilySummary", "predict_case", "compare_cases", "summarize",
            "load_split", "SPLIT_FILE", "is_held_out_by_hash", "TARGETS", "SpeedupSummary",
-           "speedups", "target_figure"]
+           "speedups", "target_figure", "split_for"]
 
 SPLIT_FILE = Path(__file__).resolve().parent / "data" / "h100" / "split.json"
 """The H100 split; each device with committed data has its own ``split.json``."""
@@ -60,6 +60,15 @@ def load_split(path: str | Path = SPLIT_FILE) -> dict:
     if not {"held_out", "calibration"} <= set(doc):
         raise InputError(f"{path}: expected keys 'held_out' and 'calibration'")
     return doc
+
+
+def split_for(dataset) -> dict:
+    """The committed split of ``dataset``'s device; for data of a device without one (measured
+    elsewhere), every case is held out, since nothing of it calibrated a preset."""
+    path = SPLIT_FILE.parent.parent / dataset.device / "split.json"
+    if path.is_file():
+        return load_split(path)
+    return {"held_out": [c.id for c in dataset.cases], "calibration": []}
 
 
 @dataclass(frozen=True)
