@@ -41,3 +41,7 @@ class CapacityError(InputError):
 
 class ScheduleError(InputError):
     """A schedule that cannot run on the given hardware or workload."""
+
+
+class SramFitError(ScheduleError):
+    """A schedule's block (its tiles and pipeline stages) that does not fit in SRAM."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, SramFitError
 from ..result import LevelTraffic, Result, Roofline
 from .analysis import LlmReport, analyse, decode_contexts
 from .operators import ATTENTION_KINDS, Operator, attention_operators
@@ -110,7 +110,9 @@ def fa2_decode_schedule(batch_heads: int, sms: int, head_dim: int, seq_k: int, d
     tile (64 query rows x kBlockN), without one, the forward kernel's
     (:func:`fa2_fwd_tiles`); its tensor-core MMAs run on the whole padded query tile
     (``compute_rows``) with mma.sync (``{dtype}_mma`` where ``rates`` has it); a two-deep
-    cp.async pipeline. These are what the measured H100 and H200 kernels show
+    cp.async pipeline (memsim's two K+V stages give the 2 blocks per SM FA2's registers allow
+    on the H100; where they do not fit in SRAM, the simulator runs one stage: FA2's single K
+    and V tiles). These are what the measured H100 and H200 kernels show
     (tests/llm/test_llm_decode_h100.py)."""
     splits = fa2_num_splits(batch_heads, sms, head_dim, seq_k)
     if splits > 1:
@@ -171,11 +173,26 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
                     heads, seq_q, causal = kv_heads, heads // kv_heads, False
                 # FA2's own kernel: split rule, tiles, mma.sync on padded rows, 2 stages
                 sched.update(fa2_decode_schedule(b * heads, sms, d, seq_k, dtype, rates))
-            whole[key] = run({"kind": "attention", "batch": b, "heads": heads,
-                              "kv_heads": kv_heads, "seq_q": seq_q, "seq_k": seq_k,
-                              "head_dim": d, "causal": causal, "window": window,
-                              "dtype": dtype}, sched)
+            wl = {"kind": "attention", "batch": b, "heads": heads, "kv_heads": kv_heads,
+                  "seq_q": seq_q, "seq_k": seq_k, "head_dim": d, "causal": causal,
+                  "window": window, "dtype": dtype}
+            whole[key] = run_fitting(wl, sched)
         return whole[key]
+
+    def run_fitting(wl: dict, sched: dict) -> Result:
+        """Run; on a GPU with less shared memory (RTX 4090, T4) fall back to one stage (FA2's
+        single K and V tiles), then to the key block the schedule fits in SRAM itself."""
+        tries = [sched]
+        if sched.get("stages") == 2:
+            tries.append({**sched, "stages": 1})
+        if "block_k" in sched:
+            tries.append({k: v for k, v in sched.items() if k != "block_k"} | {"stages": 1})
+        for s in tries[:-1]:
+            try:
+                return run(wl, s)
+            except SramFitError:
+                pass
+        return run(wl, tries[-1])
 
     def simulate_op(op: Operator) -> float | None:
         p = op.params

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from ..dtypes import DTYPES, dtype_bytes
-from ..errors import InputError, ScheduleError
+from ..errors import InputError, ScheduleError, SramFitError
 from ..spec import Node, document_from_data
 
 __all__ = ["Schedule", "register_schedule", "get_schedule", "schedule_names",
@@ -154,8 +154,8 @@ class Schedule:
         raise NotImplementedError
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _too_big(self, what: str, need: float, detail: str) -> ScheduleError:
-        return ScheduleError(
+    def _too_big(self, what: str, need: float, detail: str) -> SramFitError:
+        return SramFitError(
             f"{self.kind} {what} needs {need:,.0f} B of SRAM per block ({detail}); "
             f"sram allows {self.sram_limit:,.0f} B per block on {self.hw.name}; "
             "use smaller blocks or fewer stages")
