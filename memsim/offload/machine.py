@@ -62,9 +62,9 @@ class OffloadMachine:
 
     def require(self, *parts: str) -> None:
         """Raise an InputError naming the first missing part (gpu, disk, pcie, nvme, p2p)."""
-        names = {"gpu": "a memory level 'hbm'", "disk": "a flash level 'ssd'",
-                 "pcie": "a link host<->hbm", "nvme": "a link ssd<->host",
-                 "p2p": "a peer_to_peer link ssd<->hbm"}
+        names = {"gpu": "memory level 'hbm'", "disk": "flash level 'ssd'",
+                 "pcie": "link host<->hbm", "nvme": "link ssd<->host",
+                 "p2p": "peer_to_peer link ssd<->hbm"}
         for part in parts:
             if getattr(self, part) is None:
                 raise InputError(f"hardware {self.hardware.name!r} has no {names[part]}, which "
