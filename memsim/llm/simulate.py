@@ -103,6 +103,18 @@ def fa2_fwd_tiles(head_dim: int) -> tuple[int, int]:
     return 64, 64
 
 
+def fa2_prefill_schedule(head_dim: int, dtype: str, rates) -> dict:
+    """``flash2`` options for FlashAttention-2's forward kernel (prefill): its tile
+    (:func:`fa2_fwd_tiles`), mma.sync (``{dtype}_mma`` where ``rates`` has it) on the whole
+    query tile (``compute_rows``), a two-deep cp.async pipeline: the mapping of the measured
+    SDPA flash kernels (memsim.validation.mapping)."""
+    rows, block_k = fa2_fwd_tiles(head_dim)
+    out = {"block_q": rows, "block_k": block_k, "compute_rows": rows, "stages": 2}
+    if f"{dtype}_mma" in rates:
+        out["instruction"] = f"{dtype}_mma"
+    return out
+
+
 def fa2_decode_schedule(batch_heads: int, sms: int, head_dim: int, seq_k: int, dtype: str,
                         rates) -> dict:
     """``flash_decoding`` options for FlashAttention-2's kernel of one decode query per
@@ -173,6 +185,8 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
                     heads, seq_q, causal = kv_heads, heads // kv_heads, False
                 # FA2's own kernel: split rule, tiles, mma.sync on padded rows, 2 stages
                 sched.update(fa2_decode_schedule(b * heads, sms, d, seq_k, dtype, rates))
+            elif schedule == "flash2" and sms:
+                sched.update(fa2_prefill_schedule(d, dtype, rates))     # FA2's forward kernel
             wl = {"kind": "attention", "batch": b, "heads": heads, "kv_heads": kv_heads,
                   "seq_q": seq_q, "seq_k": seq_k, "head_dim": d, "causal": causal,
                   "window": window, "dtype": dtype}
@@ -186,7 +200,8 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
         if sched.get("stages") == 2:
             tries.append({**sched, "stages": 1})
         if "block_k" in sched:
-            tries.append({k: v for k, v in sched.items() if k != "block_k"} | {"stages": 1})
+            tries.append({k: v for k, v in sched.items()
+                          if k not in ("block_q", "block_k", "compute_rows")} | {"stages": 1})
         for s in tries[:-1]:
             try:
                 return run(wl, s)

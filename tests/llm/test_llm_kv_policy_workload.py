@@ -118,15 +118,16 @@ def test_simulated_decode_with_a_policy():
     kivi = run_llm(wl(get_policy("kivi"), gen=16), hw)          # roofline attention
     assert kivi.simulated and kivi.sim_decode_time_s < base.sim_decode_time_s
     # RelayAttention runs two attention kernels per layer: at batch 4 the extra launch costs
-    # more than the shared prompt saves (measured 25.1 vs 21.0 us per layer); at batch 32
-    # with an 896-token system prompt it halves the attention (39.3 vs 71.0 us)
+    # more than the shared prompt saves (measured 43.9 vs 20.4 us per layer); at batch 32
+    # with an 896-token system prompt it saves a fifth (49.6 vs 62.3 us): FA2's prompt pass
+    # computes 128-row tiles for the batch's 32 queries
     sim = engine_simulator(hw)
 
     def attn_sim(policy, batch):
         return sim(attn(wl(policy, batch=batch), 1025))
     relay = get_policy("relay", system_len=896)
     assert attn_sim(relay, 4) > attn_sim(None, 4)
-    assert attn_sim(relay, 32) < 0.6 * attn_sim(None, 32)
+    assert attn_sim(relay, 32) < 0.85 * attn_sim(None, 32)
 
 
 BASE = {"hardware": "h100-sxm",
