@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["InputFailure"]
+__all__ = ["InputFailure", "NullFile"]
 
 
 class InputFailure(click.ClickException):
@@ -14,3 +14,16 @@ class InputFailure(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"memsim: error: {' '.join(self.message.splitlines())}", err=True)
+
+
+class NullFile:
+    """A file that discards writes (a progress bar that is off)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False

@@ -6,6 +6,7 @@ import sys
 import click
 
 from ..config import GRANULARITIES, parse_override
+from . import NullFile
 
 __all__ = ["sweep"]
 
@@ -52,7 +53,7 @@ def sweep(file: str, grids: tuple[str, ...], points_file: str | None, sets: tupl
             raise InputError(f"--out {out}: expected a .csv or .json file name")
     show = sys.stderr.isatty() if progress is None else progress
     with click.progressbar(length=len(points), label=f"{len(points)} points",
-                           file=sys.stderr if show else _Null()) as bar:
+                           file=sys.stderr if show else NullFile()) as bar:
         table = run_sweep(file, points, overrides=overrides, jobs=jobs,
                           dask=dask_address, progress=bar.update)
     for out in outs:
@@ -66,16 +67,3 @@ def sweep(file: str, grids: tuple[str, ...], points_file: str | None, sets: tupl
                        i=failed[0]["index"], e=failed[0]["error"]), err=True)
         if len(failed) == len(table.rows):
             raise click.exceptions.Exit(2)
-
-
-class _Null:
-    """A file that discards writes (progress bar off)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False

@@ -9,11 +9,13 @@ predicted-vs-measured figure of the times.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
 from ..errors import InputError
+from . import NullFile
 
 __all__ = ["validate_gpu"]
 
@@ -65,7 +67,9 @@ def _summary_rows(summaries):
 @click.option("--speedup-vs", "other", default=None, metavar="DATA2",
               help="Also predict DATA2 (another device's data, e.g. h100) and compare the "
                    "measured speedup DATA2 -> DATA of every case both measured with memsim's.")
-def validate_gpu(data, which, families, plot, fmt, hardware, other):
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def validate_gpu(data, which, families, plot, fmt, hardware, other, progress):
     """Compare memsim's predictions with GPU measurements: DATA is a device with committed
     data (h100 or h200; default h100), or a gpu_cases.json file or its directory."""
     from ..validation.compare import compare_cases, split_for, summarize
@@ -86,8 +90,17 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other):
         if unknown:
             raise InputError(f"--family: unknown {', '.join(repr(f) for f in unknown)}; "
                              f"expected one of {', '.join(known)}")
-    results = compare_cases(ds, ids=ids, held_out=sorted(held), families=families or None,
-                            hardware=hardware)
+    show = sys.stderr.isatty() if progress is None else progress
+    n = _predictable(ds, ids, families)
+    with click.progressbar(length=n * (2 if other else 1), label=f"predicting {n} cases",
+                           file=sys.stderr if show else NullFile()) as bar:
+        results = compare_cases(ds, ids=ids, held_out=sorted(held),
+                                families=families or None, hardware=hardware,
+                                progress=lambda _r: bar.update(1))
+        if other is not None:
+            ds2 = load_gpu_cases(other)
+            res2 = compare_cases(ds2, ids={r.case_id for r in results},
+                                 families=families or None, progress=lambda _r: bar.update(1))
     if not results:
         raise InputError(f"no predictable cases in {data!r} for split {which!r}"
                          + (f" and families {', '.join(families)}" if families else ""))
@@ -95,9 +108,6 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other):
     speed = None
     if other is not None:
         from ..validation.compare import speedups
-        ds2 = load_gpu_cases(other)
-        res2 = compare_cases(ds2, ids={r.case_id for r in results},
-                             families=families or None)
         speed = speedups(res2, results)
         if not speed[0]:
             raise InputError(f"--speedup-vs {other!r}: no case of {data!r} was measured there")
@@ -161,6 +171,16 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other):
         _plot(results, plot, ds.gpu_name)
         if fmt == "table":
             click.echo(f"\nwrote {plot}")
+
+
+def _predictable(ds, ids, families) -> int:
+    """How many cases compare_cases will predict (for the progress bar)."""
+    from ..validation.mapping import model_family
+    return sum(1 for c in ds.cases
+               if c.family not in ("launch", "latency")
+               and (ids is None or c.id in ids)
+               and (not families or model_family(c) in families)
+               and not (c.time_s is None and c.kernels is None))
 
 
 def _plot(results, path, gpu_name):
