@@ -135,3 +135,10 @@ def test_cli_data_of_an_unknown_device_needs_a_preset(tmp_path, capsys):
     rows = [ln for ln in out.splitlines() if ln.startswith(("d2d_", "d2dk_"))]
     assert "Error summary, held-out cases" in out and len(rows) == 22
     assert all(ln.split()[2] == "H" for ln in rows)
+
+
+def test_cli_progress_goes_to_stderr_only(capsys):
+    assert main(["validate-gpu", "--family", "copy_pcie", "--format", "json", "--progress"]) == 0
+    out, err = capsys.readouterr()
+    import json
+    assert json.loads(out)["cases"] and "predicting 20 cases" in err
