@@ -75,6 +75,28 @@ def _issue_load(lb, hbb, now, sm, l2r_free, l2r_rate, sm_in_free, sm_in_bw, hbm_
 
 
 @numba.njit(cache=True, inline="always")
+def _issue_store(sb, wbb, now, sm, l2w_free, l2w_rate, sm_out_free, sm_out_bw, hbm_free,
+                 hbm_rate, l2_lat):
+    """Issue one step's store at ``now`` (``sb`` bytes to L2, ``wbb`` written back to HBM) on
+    the FIFO channels; returns when the store has drained (``now`` if nothing is stored) and
+    the new free times of the L2 write and HBM channels (the SM's output channel is updated in
+    ``sm_out_free``)."""
+    done = now
+    if sb:
+        l2w_free = (l2w_free if l2w_free > now else now) + sb / l2w_rate
+        done = l2w_free
+        so = sm_out_free[sm]
+        e2 = (so if so > now else now) + sb / sm_out_bw
+        sm_out_free[sm] = e2
+        if e2 > done:
+            done = e2
+        done += l2_lat
+    if wbb:
+        hbm_free = (hbm_free if hbm_free > now else now) + wbb / hbm_rate
+    return done, l2w_free, hbm_free
+
+
+@numba.njit(cache=True, inline="always")
 def _q_insert(qt, qs, qi, head, count, mask, t, sq, slot):
     """Insert (t, sq, slot) into the sorted ring ``q*[head .. head+count)``, scanning from
     the tail; ``sq`` is larger than every queued one, so it goes after equal times. Returns
@@ -301,14 +323,9 @@ def _step_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, blk_step, blk_sp, sp
                     if t >= n:
                         break
                     if t:                      # the previous step's store
-                        sb = buf[slot, t - 1, 1]
-                        wbb = buf[slot, t - 1, 3]
-                        if sb:
-                            l2w_free = (l2w_free if l2w_free > now else now) + sb / l2w_rate
-                            so = sm_out_free[sm]
-                            sm_out_free[sm] = (so if so > now else now) + sb / sm_out_bw
-                        if wbb:
-                            hbm_free = (hbm_free if hbm_free > now else now) + wbb / hbm_rate
+                        _, l2w_free, hbm_free = _issue_store(
+                            buf[slot, t - 1, 1], buf[slot, t - 1, 3], now, sm, l2w_free,
+                            l2w_rate, sm_out_free, sm_out_bw, hbm_free, hbm_rate, l2_lat)
                     if t + S - 1 < n:          # the load S-1 steps ahead
                         x = t + S - 1
                         done, l2r_free, hbm_free = _issue_load(
@@ -347,19 +364,9 @@ def _step_sim(kernel_blk, k_occ, k_stages, k_flush, k_sram, blk_step, blk_sp, sp
                 # all steps done: the last step's store; the block ends when it has drained
                 done = now
                 if n:
-                    sb = buf[slot, n - 1, 1]
-                    wbb = buf[slot, n - 1, 3]
-                    if sb:
-                        l2w_free = (l2w_free if l2w_free > now else now) + sb / l2w_rate
-                        done = l2w_free
-                        so = sm_out_free[sm]
-                        e2 = (so if so > now else now) + sb / sm_out_bw
-                        sm_out_free[sm] = e2
-                        if e2 > done:
-                            done = e2
-                        done += l2_lat
-                    if wbb:
-                        hbm_free = (hbm_free if hbm_free > now else now) + wbb / hbm_rate
+                    done, l2w_free, hbm_free = _issue_store(
+                        buf[slot, n - 1, 1], buf[slot, n - 1, 3], now, sm, l2w_free, l2w_rate,
+                        sm_out_free, sm_out_bw, hbm_free, hbm_rate, l2_lat)
                 if done > now:
                     events += 1
                     new_t = T + (done - now)
