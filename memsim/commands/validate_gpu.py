@@ -72,7 +72,7 @@ def _summary_rows(summaries):
 def validate_gpu(data, which, families, plot, fmt, hardware, other, progress):
     """Compare memsim's predictions with GPU measurements: DATA is a device with committed
     data (h100 or h200; default h100), or a gpu_cases.json file or its directory."""
-    from ..validation.compare import compare_cases, split_for, summarize
+    from ..validation.compare import compare_cases, predictable, split_for, summarize
     from ..validation.data import load_gpu_cases
     ds = load_gpu_cases(data)
     split = split_for(ds)
@@ -91,7 +91,7 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other, progress):
             raise InputError(f"--family: unknown {', '.join(repr(f) for f in unknown)}; "
                              f"expected one of {', '.join(known)}")
     show = sys.stderr.isatty() if progress is None else progress
-    n = _predictable(ds, ids, families)
+    n = len(predictable(ds, ids=ids, families=families or None, hardware=hardware))
     with click.progressbar(length=n * (2 if other else 1), label=f"predicting {n} cases",
                            file=sys.stderr if show else NullFile()) as bar:
         results = compare_cases(ds, ids=ids, held_out=sorted(held),
@@ -171,16 +171,6 @@ def validate_gpu(data, which, families, plot, fmt, hardware, other, progress):
         _plot(results, plot, ds.gpu_name)
         if fmt == "table":
             click.echo(f"\nwrote {plot}")
-
-
-def _predictable(ds, ids, families) -> int:
-    """How many cases compare_cases will predict (for the progress bar)."""
-    from ..validation.mapping import model_family
-    return sum(1 for c in ds.cases
-               if c.family not in ("launch", "latency")
-               and (ids is None or c.id in ids)
-               and (not families or model_family(c) in families)
-               and not (c.time_s is None and c.kernels is None))
 
 
 def _plot(results, path, gpu_name):

@@ -32,13 +32,14 @@ import numpy as np
 
 from ..errors import InputError
 from .copies import predict_copy
+from .data import DATA_DIR
 from .mapping import CaseModel, map_case
 
 __all__ = ["CaseResult", "FamilySummary", "predict_case", "compare_cases", "summarize",
            "load_split", "SPLIT_FILE", "is_held_out_by_hash", "TARGETS", "SpeedupSummary",
-           "speedups", "target_figure", "split_for"]
+           "speedups", "target_figure", "split_for", "predictable"]
 
-SPLIT_FILE = Path(__file__).resolve().parent / "data" / "h100" / "split.json"
+SPLIT_FILE = DATA_DIR / "h100" / "split.json"
 """The H100 split; each device with committed data has its own ``split.json``."""
 
 TARGETS = {"time_mape": 0.15, "time_median": 0.10, "hbm_per_case": 0.10, "l2_per_case": 0.15}
@@ -54,7 +55,7 @@ def load_split(path: str | Path = SPLIT_FILE) -> dict:
     """The committed split: ``{"rule": ..., "held_out": [ids], "calibration": [ids]}``;
     ``path`` is a split file or the name of a device with committed data."""
     if not str(path).endswith(".json"):
-        path = SPLIT_FILE.parent.parent / str(path) / "split.json"
+        path = DATA_DIR / str(path) / "split.json"
     with open(path) as f:
         doc = json.load(f)
     if not {"held_out", "calibration"} <= set(doc):
@@ -65,7 +66,7 @@ def load_split(path: str | Path = SPLIT_FILE) -> dict:
 def split_for(dataset) -> dict:
     """The committed split of ``dataset``'s device; for data of a device without one (measured
     elsewhere), every case is held out, since nothing of it calibrated a preset."""
-    path = SPLIT_FILE.parent.parent / dataset.device / "split.json"
+    path = DATA_DIR / dataset.device / "split.json"
     if path.is_file():
         return load_split(path)
     return {"held_out": [c.id for c in dataset.cases], "calibration": []}
@@ -151,14 +152,12 @@ def predict_case(model: CaseModel, hw=None) -> tuple[float, float | None, float 
             {"hbm_read": cp.hbm_read_bytes, "hbm_write": cp.hbm_write_bytes})
 
 
-def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
-                  held_out: Sequence[str] = (), families: Iterable[str] | None = None,
-                  progress=None, hardware=None) -> list[CaseResult]:
-    """Predict every mappable case of ``dataset`` (optionally only ``ids`` or ``families``)
-    on its device's preset, or on ``hardware`` (a preset name or YAML path) where given."""
+def predictable(dataset, *, ids: Iterable[str] | None = None,
+                families: Iterable[str] | None = None, hardware=None) -> list[tuple]:
+    """(case, model) of every case of ``dataset`` that :func:`compare_cases` predicts: mapped
+    (not a launch or latency record), measured, and among ``ids`` / ``families`` if given."""
     want = set(ids) if ids is not None else None
     fams = set(families) if families is not None else None
-    held = set(held_out)
     out = []
     for case in dataset.cases:
         if want is not None and case.id not in want:
@@ -168,6 +167,18 @@ def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
             continue
         if case.time_s is None and case.kernels is None:
             continue
+        out.append((case, model))
+    return out
+
+
+def compare_cases(dataset, hw=None, *, ids: Iterable[str] | None = None,
+                  held_out: Sequence[str] = (), families: Iterable[str] | None = None,
+                  progress=None, hardware=None) -> list[CaseResult]:
+    """Predict every mappable case of ``dataset`` (optionally only ``ids`` or ``families``)
+    on its device's preset, or on ``hardware`` (a preset name or YAML path) where given."""
+    held = set(held_out)
+    out = []
+    for case, model in predictable(dataset, ids=ids, families=families, hardware=hardware):
         t, hbm, l2, detail = predict_case(model, hw)
         has_ncu = case.kernels is not None
         has_l2 = has_ncu and l2 is not None
