@@ -109,7 +109,13 @@ def fa2_prefill_schedule(head_dim: int, dtype: str, rates) -> dict:
     query tile (``compute_rows``), a two-deep cp.async pipeline: the mapping of the measured
     SDPA flash kernels (memsim.validation.mapping)."""
     rows, block_k = fa2_fwd_tiles(head_dim)
-    out = {"block_q": rows, "block_k": block_k, "compute_rows": rows, "stages": 2}
+    return {"block_q": rows, **_fa2_kernel(rows, block_k, dtype, rates)}
+
+
+def _fa2_kernel(rows: int, block_k: int, dtype: str, rates) -> dict:
+    """The options FA2's kernels share: the key block, MMAs on all ``rows`` of the query tile,
+    two stages, mma.sync where the hardware has it for ``dtype``."""
+    out = {"block_k": block_k, "compute_rows": rows, "stages": 2}
     if f"{dtype}_mma" in rates:
         out["instruction"] = f"{dtype}_mma"
     return out
@@ -131,10 +137,7 @@ def fa2_decode_schedule(batch_heads: int, sms: int, head_dim: int, seq_k: int, d
         rows, block_k = FA2_SPLITKV_BLOCK_M, fa2_decode_block_k(head_dim)
     else:
         rows, block_k = fa2_fwd_tiles(head_dim)
-    out = {"splits": splits, "block_k": block_k, "compute_rows": rows, "stages": 2}
-    if f"{dtype}_mma" in rates:
-        out["instruction"] = f"{dtype}_mma"
-    return out
+    return {"splits": splits, **_fa2_kernel(rows, block_k, dtype, rates)}
 
 
 #: engine dtype of a quantized weight of ``bits`` bits (2- and 3-bit have none)
@@ -174,9 +177,12 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
                          "simulation": {"granularity": granularity}})
 
     def attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal=True,
-                  window=None, sliding=False) -> Result:
-        key = (b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal, window, sliding)
+                  window=None) -> Result:
+        """``window``: the model's sliding window; a decode step's keys are already within it
+        (the engine runs it without one), but FA2 then keeps the GQA heads apart."""
+        key = (b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, causal, window)
         if key not in whole:
+            sliding, window = window is not None, None if seq_q == 1 else window
             sched = {"kind": schedule}
             if schedule == "flash_decoding" and seq_q == 1 and sms:
                 if heads > kv_heads and not sliding:
@@ -237,8 +243,7 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
                                "flash2" if b > 1 else schedule, causal=False).time_s
             return t + extra
         _, b, heads, kv_heads, seq_q, seq_k, d, window, dtype, schedule = op.shape[:10]
-        result = attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule,
-                           window=None if seq_q == 1 else window, sliding=window is not None)
+        result = attention(b, heads, kv_heads, seq_q, seq_k, d, dtype, schedule, window=window)
         if op.kind == "attention":
             return result.time_s + extra
         # standard schedule: kernels S = QK^T, softmax, O = PV map to the three operators
