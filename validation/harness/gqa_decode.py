@@ -23,6 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from condense import write_doc  # noqa: E402
 from profiled import profiled  # noqa: E402
 
 D = 128
@@ -97,11 +98,7 @@ def condense(timing_path, ncu_path, grid_csv, out_path, date) -> int:
            "ncu": "ncu --clock-control none --cache-control all --profile-from-start off "
                   "--nvtx, one profiled call per case",
            "cases": cases}
-    with open(out_path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    print(f"{len(cases)} cases -> {out_path}")
-    return 0
+    return write_doc(out_path, doc, "cases")
 
 
 def main(argv):
