@@ -4,7 +4,8 @@ Targets on held-out cases (memsim.validation.compare.TARGETS): kernel time MAPE 
 median <= 10% per family; HBM bytes read + written <= 10% and L2 read bytes <= 15% per case.
 Families that miss a target are recorded as strict xfails with the figure measured when the
 calibration was made (docs/validation.md), so that a fix shows up as XPASS and a regression of
-a passing family fails.
+a passing family fails; a missing family may not drift more than a point past its recorded
+figure either (test_held_out_misses_do_not_get_worse).
 """
 from __future__ import annotations
 
@@ -18,30 +19,35 @@ from memsim.validation.compare import (TARGETS, compare_cases, is_held_out_by_ha
 from memsim.validation.data import load_gpu_cases
 from memsim.validation.mapping import map_case
 
-from gpu_targets import check, params
+from gpu_targets import Miss, check, check_no_worse, miss_params, params
 
 FAST_FAMILIES = ("copy_d2d", "copy_pcie", "decode_cudnn", "decode_efficient", "decode_flash",
                  "gemm", "gemm_skinny", "prefill_cudnn", "prefill_efficient", "prefill_flash")
 SLOW_FAMILIES = ("prefill_math", "decode_math")
 
-# (family, target) -> why it misses, with the held-out figure measured at calibration time.
+# (family, target) -> the held-out figure measured when the miss was recorded, and why.
 MISSES = {
-    ("decode_efficient", "time_mape"): "18.4%: b=1 runs 32 blocks (no split-KV) at 2x the "
-                                       "modelled time (-50%); the kernel is SM-bound (it "
-                                       "takes the same time on the H200's faster HBM)",
-    ("decode_efficient", "time_median"): "11.2%: the b>=8 cases run at ~2.6 TB/s of K/V, SM-"
-                                         "bound (0.99x on the H200); predictions 6-12% fast",
-    ("gemm", "hbm_per_case"): "max 37.5% (m16384^3 -37%, m8192^3 -12% with the swizzle width "
-                              "8 calibrated on the calibration split; 93.3% with none): "
-                              "cuBLAS's swizzle is not in the kernel name and may vary with size",
-    ("prefill_cudnn", "time_mape"): "15.3%: ping-pong warpgroups overlap softmax with wgmma "
-                                    "inside one CTA; memsim serializes them within a block",
-    ("prefill_cudnn", "time_median"): "16.0% (see time_mape)",
-    ("prefill_efficient", "time_mape"): "48.8%: the cutlass fmha kernel reaches half of FA2's "
-                                        "mma.sync throughput; one mma rate cannot fit both",
-    ("prefill_efficient", "time_median"): "42.5% (see time_mape)",
-    ("prefill_flash", "hbm_per_case"): "max 45.1%: causal FA2 re-reads K/V from HBM (measured "
-                                       "2x compulsory reads at n=8192); memsim's L2 keeps them",
+    ("decode_efficient", "time_mape"): Miss(0.184, "b=1 runs 32 blocks (no split-KV) at 2x "
+                                            "the modelled time (-50%); the kernel is SM-bound "
+                                            "(it takes the same time on the H200's faster HBM)"),
+    ("decode_efficient", "time_median"): Miss(0.112, "the b>=8 cases run at ~2.6 TB/s of K/V, "
+                                              "SM-bound (0.99x on the H200); predictions 6-12% "
+                                              "fast"),
+    ("gemm", "hbm_per_case"): Miss(0.375, "m16384^3 -37%, m8192^3 -12% with the swizzle width "
+                                   "8 calibrated on the calibration split (93.3% with none): "
+                                   "cuBLAS's swizzle is not in the kernel name and may vary "
+                                   "with size"),
+    ("prefill_cudnn", "time_mape"): Miss(0.153, "ping-pong warpgroups overlap softmax with "
+                                         "wgmma inside one CTA; memsim serializes them within "
+                                         "a block"),
+    ("prefill_cudnn", "time_median"): Miss(0.160, "see time_mape"),
+    ("prefill_efficient", "time_mape"): Miss(0.488, "the cutlass fmha kernel reaches half of "
+                                             "FA2's mma.sync throughput; one mma rate cannot "
+                                             "fit both"),
+    ("prefill_efficient", "time_median"): Miss(0.425, "see time_mape"),
+    ("prefill_flash", "hbm_per_case"): Miss(0.451, "causal FA2 re-reads K/V from HBM "
+                                            "(measured 2x compulsory reads at n=8192); "
+                                            "memsim's L2 keeps them"),
 }
 
 
@@ -72,6 +78,11 @@ def test_held_out_accuracy_math(ds, split, family, target):
     res = compare_cases(ds, ids=split["held_out"], held_out=split["held_out"],
                         families=[family])
     check(res, family, target)
+
+
+@pytest.mark.parametrize("family,target,figure", miss_params(MISSES))
+def test_held_out_misses_do_not_get_worse(held_fast, family, target, figure):
+    check_no_worse(held_fast, family, target, figure)
 
 
 def test_overall_held_out_time_median_within_target(held_fast):
