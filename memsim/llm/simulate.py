@@ -114,8 +114,9 @@ def fa2_prefill_schedule(head_dim: int, dtype: str, rates) -> dict:
 
 def _fa2_kernel(rows: int, block_k: int, dtype: str, rates) -> dict:
     """The options FA2's kernels share: the key block, MMAs on all ``rows`` of the query tile,
-    two stages, mma.sync where the hardware has it for ``dtype``."""
-    out = {"block_k": block_k, "compute_rows": rows, "stages": 2}
+    two stages, key blocks visited from the last one down, mma.sync where the hardware has it
+    for ``dtype``."""
+    out = {"block_k": block_k, "compute_rows": rows, "stages": 2, "kv_order": "reverse"}
     if f"{dtype}_mma" in rates:
         out["instruction"] = f"{dtype}_mma"
     return out

@@ -35,7 +35,9 @@ class _Attention(Schedule):
         self.act = active_tiles(self.nq, self.nk, br, bc, w.causal, w.window, w.sparse)
         self.bh = w.batch * w.heads
         self._ones: dict = {}
-        self._rows = [np.flatnonzero(row).astype(np.int64) for row in self.act]
+        # the key blocks each row block visits, in the kernel's order (kv_order)
+        step = -1 if self.options.get("kv_order") == "reverse" else 1
+        self._rows = [np.flatnonzero(row)[::step].astype(np.int64) for row in self.act]
 
     def _qkv(self, p: Program, q_blocks: int) -> tuple:
         """Tensor classes Q (``q_blocks`` regions per query head), K and V (one region per key
@@ -100,10 +102,18 @@ class _Attention(Schedule):
             return {}
         return {"compute_rows": node.opt("compute_rows", int, None, minimum=1)}
 
+    @staticmethod
+    def _kv_order_option(node) -> dict:
+        # the order a block visits its key blocks: FA2's kernels run from the last (diagonal)
+        # block down, so causal blocks of one head read different K/V blocks at a time
+        return {"kv_order": node.opt("kv_order", ("forward", "reverse"), "forward")}
+
     def _resolved(self) -> dict:
         out = {"block_q": self.br, "block_k": self.bc}
         if self.options.get("compute_rows"):
             out["compute_rows"] = self.options["compute_rows"]
+        if self.options.get("kv_order") == "reverse":
+            out["kv_order"] = "reverse"
         return out
 
 
@@ -115,7 +125,8 @@ class Flash2(_Attention):
 
     @classmethod
     def _options(cls, node):
-        return {**super()._options(node), "reload_q": node.opt("reload_q", bool, False)}
+        return {**super()._options(node), "reload_q": node.opt("reload_q", bool, False),
+                **cls._kv_order_option(node)}
 
     def _need(self, br, bc):
         d = self.workload.head_dim

@@ -189,7 +189,7 @@ class FlashDecoding(_Attention):
     def _options(cls, node):
         return {"block_k": cls._block_option(node, "block_k"),
                 "splits": node.opt("splits", int, None, minimum=1),
-                **cls._compute_rows_option(node)}
+                **cls._compute_rows_option(node), **cls._kv_order_option(node)}
 
     def _need(self, bc):
         w = self.workload
@@ -209,7 +209,7 @@ class FlashDecoding(_Attention):
         given = self.options.get("splits")
         self.splits = given or min(max(1, -(-self.hw.gpu.sms // self.bh)), self.tc)
         self.per = -(-self.tc // self.splits)
-        cols = np.flatnonzero(self.act[0]).astype(np.int64)
+        cols = self._rows[0]            # in kv_order
         self.split_cols = [cols[(cols >= s * self.per) & (cols < (s + 1) * self.per)]
                            for s in range(self.splits)]
         self.live = np.array([s for s in range(self.splits) if len(self.split_cols[s])],

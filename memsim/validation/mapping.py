@@ -15,9 +15,10 @@ measured implementation   memsim mapping
 SDPA flash (FA2)          ``flash2``, block_q/block_k = kBlockM/kBlockN of
                           ``Flash_fwd_kernel_traits<d, M, N, warps>``, ``bf16_mma``
                           (sm80 mma.sync), stages 2 (cp.async prefetch of the next
-                          K/V tile; gives the 2 blocks/SM the 255 registers allow)
+                          K/V tile; gives the 2 blocks/SM the 255 registers allow),
+                          ``kv_order: reverse`` (its key-block loop runs downwards)
 flash split-KV decode     ``flash_decoding``, splits = gridDim.y of
-                          ``flash_fwd_splitkv_kernel``, block_k = kBlockN
+                          ``flash_fwd_splitkv_kernel``, block_k = kBlockN, reverse order
 SDPA efficient (cutlass)  ``flash2``, block_q/block_k = kQueriesPerBlock/kKeysPerBlock of
                           ``AttentionKernel<bf16, Sm80, aligned, Q, K, ...>``, ``bf16_mma``,
                           ``reload_q`` (its first GEMM's mainloop reads the Q tile from
@@ -60,6 +61,10 @@ CUDNN_SM90_CONSUMERS = 2
 # current V (K) tile is used: a two-deep pipeline. memsim's SRAM for it (Q + 2 x (K+V)) gives
 # 2 blocks per SM, the occupancy the 255 (FA2) / 128 x 256 (fmha d=128) registers allow.
 FA2_STAGES = 2
+# FA2's forward and split-KV kernels visit their key blocks from the last one down
+# (flash_fwd_kernel.h: n_block from n_block_max - 1 to n_block_min; the masked diagonal block
+# first). cutlass fmha runs forward (iter_key_start from 0); cuDNN's order is not known.
+FA2_KV_ORDER = "reverse"
 # map nvjet's cluster field to gemm_tiled's cluster_m/cluster_n (TMA multicast)
 MULTICAST = True
 # cuBLAS's persistent tile scheduler visits its cluster grid in strips of a swizzle width that
@@ -176,9 +181,9 @@ def _attention_schedule(case) -> tuple[dict, str]:
         bm, bn = int(m.group(2)), int(m.group(3))
         if "splitkv" in k.name:
             splits = k.grid[1]
-            return (_sm80("flash_decoding", bm, block_k=bn, splits=splits),
+            return (_sm80("flash_decoding", bm, block_k=bn, splits=splits, kv_order=FA2_KV_ORDER),
                     f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>, grid.y={splits}")
-        return (_sm80("flash2", bm, block_q=bm, block_k=bn),
+        return (_sm80("flash2", bm, block_q=bm, block_k=bn, kv_order=FA2_KV_ORDER),
                 f"{k.name} traits<{m.group(1)},{bm},{bn},{m.group(4)}>")
     if backend == "efficient":
         m = _fields(_CUTLASS, name, case, k, "cutlass AttentionKernel")

@@ -119,7 +119,7 @@ def test_simulated_decode_with_a_policy():
     assert kivi.simulated and kivi.sim_decode_time_s < base.sim_decode_time_s
     # RelayAttention runs two attention kernels per layer: at batch 4 the extra launch costs
     # more than the shared prompt saves (measured 43.9 vs 20.4 us per layer); at batch 32
-    # with an 896-token system prompt it saves a fifth (49.6 vs 62.3 us): FA2's prompt pass
+    # with an 896-token system prompt it saves a fifth (51.2 vs 63.4 us): FA2's prompt pass
     # computes 128-row tiles for the batch's 32 queries
     sim = engine_simulator(hw)
 

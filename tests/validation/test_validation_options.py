@@ -212,6 +212,70 @@ def test_reload_q_is_checked():
         get_schedule("chunked").from_dict({"reload_q": True}, w, HW)
 
 
+# -- kv_order: FA2's key-block loop runs from the last block down --------------------------------
+def test_kv_order_reverse_moves_the_same_bytes_in_the_other_order():
+    w = AttentionWorkload(2, 4, 4, 1024, 1024, 64, True, None, None, "bf16")
+    fwd, a = _attn("flash2", w, block_q=128, block_k=128)
+    rev, b = _attn("flash2", w, block_q=128, block_k=128, kv_order="reverse")
+    assert [list(r) for r in rev._rows] == [list(r)[::-1] for r in fwd._rows]
+    assert list(rev._rows[3]) == [3, 2, 1, 0]           # causal row block 3: diagonal first
+    assert rev.resolved()["kv_order"] == "reverse" and "kv_order" not in fwd.resolved()
+    for t in ("Q", "K", "V", "O"):
+        assert b.tensors[t]["l2_read"] == a.tensors[t]["l2_read"]
+        assert b.tensors[t]["l2_write"] == a.tensors[t]["l2_write"]
+    assert b.flops == a.flops
+    # everything fits in L2: both read Q, K, V from HBM once and write O once
+    compulsory = 4 * 2 * 4 * 1024 * 64 * 2
+    assert a.levels["hbm"].read_bytes == b.levels["hbm"].read_bytes == compulsory * 3 / 4
+
+
+def test_kv_order_reverse_tile_and_block_granularity_agree():
+    w = AttentionWorkload(1, 8, 8, 1024, 1024, 128, True, None, None, "bf16")
+    _, tile = _attn("flash2", w, "tile", block_q=128, block_k=64, kv_order="reverse")
+    _, block = _attn("flash2", w, "block", block_q=128, block_k=64, kv_order="reverse")
+    assert block.time_s == pytest.approx(tile.time_s, rel=1e-9)
+    assert block.levels == tile.levels
+
+
+def test_kv_order_changes_what_a_small_l2_keeps():
+    """With an L2 smaller than one head's K/V, causal blocks reading in lockstep (forward)
+    share each K/V block; visiting them from the diagonal down spreads one block's readers
+    over time, so more of them miss."""
+    from memsim.hardware.loader import hardware_from_data
+    d = HW.to_dict()
+    for mem in d["memories"]:
+        if mem["name"] == "l2":
+            mem["capacity"] = 512 * 1024
+            mem["cache"]["reuse_capacity"] = 512 * 1024
+    small = hardware_from_data(d)
+    w = AttentionWorkload(1, 2, 2, 4096, 4096, 64, True, None, None, "bf16")
+    hbm = {}
+    for order in ("forward", "reverse"):
+        sched = get_schedule("flash2").from_dict({"block_q": 128, "block_k": 128,
+                                                  "kv_order": order}, w, small)
+        er = simulate_program(small, sched.kernels(), granularity="block")
+        hbm[order] = er.levels["hbm"].read_bytes
+    compulsory = 3 * 2 * 4096 * 64 * 2
+    assert hbm["forward"] == compulsory < hbm["reverse"]
+
+
+def test_kv_order_in_split_kv_decoding():
+    w = AttentionWorkload(2, 4, 4, 1, 4096, 128, False, None, None, "bf16")
+    fwd, a = _attn("flash_decoding", w, block_k=128, splits=4)
+    rev, b = _attn("flash_decoding", w, block_k=128, splits=4, kv_order="reverse")
+    assert [list(c) for c in rev.split_cols] == [list(c)[::-1] for c in fwd.split_cols]
+    assert list(rev.split_cols[0]) == list(range(7, -1, -1))
+    assert b.levels == a.levels and b.flops == a.flops
+
+
+def test_kv_order_is_checked():
+    w = AttentionWorkload(1, 4, 4, 256, 256, 64, False, None, None, "bf16")
+    with pytest.raises(InputError, match="kv_order.*forward, reverse"):
+        get_schedule("flash2").from_dict({"kv_order": "backwards"}, w, HW)
+    with pytest.raises(InputError, match="kv_order"):     # not an option of chunked
+        get_schedule("chunked").from_dict({"kv_order": "reverse"}, w, HW)
+
+
 # -- re-profiled cases (rechecks.json) -----------------------------------------------------------
 def test_rechecked_cases_keep_the_first_record_and_use_the_median_of_the_repeats():
     import json
