@@ -43,6 +43,8 @@ def _register() -> None:
     cli.add_command(_report.report)
     from .commands import validate_gpu as _validate_gpu
     cli.add_command(_validate_gpu.validate_gpu)
+    from .commands import validate_llm as _validate_llm
+    cli.add_command(_validate_llm.validate_llm)
     from .commands import sweep as _sweep
     cli.add_command(_sweep.sweep)
 

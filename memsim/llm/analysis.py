@@ -18,8 +18,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .footprint import Footprint, check_fits, footprint
-from .operators import (ATTENTION_KINDS, Operator, attention_operators, decode_operators,
-                        prefill_operators)
+from .operators import (ATTENTION_KINDS, MEMORY_KERNEL_KINDS, Operator, attention_operators,
+                        decode_operators, prefill_operators)
 from .roofline import OpCost, RooflineMachine, format_table, roofline, stage_totals
 from .workload import LlmWorkload
 
@@ -218,7 +218,7 @@ def analyse(wl: LlmWorkload, machine: RooflineMachine, capacity: float | None = 
     cache: dict = {}
 
     def sim(op: Operator) -> float | None:
-        key = op.shape or None
+        key = op.shape or (("kernel", op.bytes) if op.kind in MEMORY_KERNEL_KINDS else None)
         if key is None:
             return None
         if key not in cache:

@@ -24,6 +24,9 @@ a/w/kv = bytes per element of activations/weights/KV cache):
 * LM head: logits of the last position of each sequence only (``2·b·h·vocab`` FLOPs in both
   stages; LLM-Viewer counts ``b·h·vocab``).
 * embedding: a gather of T rows (no FLOPs).
+* rotary (``position: rope`` models): ``x·cos + rotate_half(x)·sin`` on q and k, 3 FLOPs per
+  element; reads and writes ``T·(heads + kv_heads)·d·a`` plus the cos/sin rows
+  ``2·seq_q·d·a`` (one fused kernel, as inference engines run it).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ __all__ = ["Operator", "prefill_operators", "decode_operators", "attention_opera
 NORM_FLOPS_PER_ELEMENT = 7      # LLM-Viewer: mean/var (or rms), sub, mul, add
 SOFTMAX_FLOPS_PER_ELEMENT = 5   # LLM-Viewer: max, sub, exp, sum, div
 ATTENTION_KINDS = ("attention", "matmul", "softmax")   # operators whose work grows with context
+MEMORY_KERNEL_KINDS = ("norm", "elementwise", "embedding")   # one memory-bound kernel each
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,20 @@ def _elementwise(wl: LlmWorkload, stage: str, tokens: int) -> list[Operator]:
     return ops
 
 
+def _rotary(wl: LlmWorkload, stage: str, tokens: int, seq_q: int) -> list[Operator]:
+    """Rotary position embedding of q and k (models with ``position: rope``), as one fused
+    kernel: ``x·cos + rotate_half(x)·sin`` is 3 FLOPs per element; reads and writes q and k
+    and reads the cos/sin rows of the ``seq_q`` positions of a sequence."""
+    m = wl.model
+    if m.position != "rope":
+        return []
+    a, d = wl.act_bytes, m.head_dim
+    qk = tokens * (m.heads + m.kv_heads) * d
+    return [Operator("rotary", stage, "elementwise", 3.0 * qk, "vector",
+                     act_read_bytes=qk * a + 2 * seq_q * d * a, act_write_bytes=qk * a,
+                     count=m.layers)]
+
+
 def _model_ends(wl: LlmWorkload, stage: str, tokens: int) -> list[Operator]:
     m = wl.model
     a, w, h, b = wl.act_bytes, wl.weight_bytes, m.hidden, wl.batch
@@ -226,8 +244,10 @@ def _model_ends(wl: LlmWorkload, stage: str, tokens: int) -> list[Operator]:
 def _stage(wl: LlmWorkload, stage: str, tokens: int, seq_q: int, seq_k: int) -> list[Operator]:
     ops = _linears(wl, stage, tokens)
     ends = _model_ends(wl, stage, tokens)
-    # embed, q/k/v, attention, o_proj and the FFN, the elementwise ops, final norm, LM head
-    return (ends[:1] + ops[:3] + attention_operators(wl, stage, seq_q, seq_k) + ops[3:]
+    # embed, q/k/v, rotary, attention, o_proj and the FFN, the elementwise ops, final norm,
+    # LM head
+    return (ends[:1] + ops[:3] + _rotary(wl, stage, tokens, seq_q)
+            + attention_operators(wl, stage, seq_q, seq_k) + ops[3:]
             + _elementwise(wl, stage, tokens) + ends[1:])
 
 

@@ -4,8 +4,10 @@ matmuls and attention through the engine.
 Each distinct GEMM or attention shape is turned into an ordinary run configuration (``kind:
 gemm`` with ``gemm_tiled``, ``kind: attention`` with the workload's attention schedule) and
 simulated once with :func:`memsim.simulate.simulate` (the cache lives in
-:func:`memsim.llm.analysis.analyse`). Norms, activations, adds and embeddings are memory-bound
-streams the tile engine does not model; they keep their roofline time. Weight-quantized linear
+:func:`memsim.llm.analysis.analyse`). Norms, activations, residual adds, rotary and embeddings
+are memory-bound kernels the tile engine has no schedule for: each costs the preset's launch
+overhead plus its bytes at the HBM bandwidth (checked against whole steps measured on an H100
+and an H200: :mod:`memsim.validation.llm_steps`). Weight-quantized linear
 layers (``weight_quant`` with 4 or 8 bits) run as mixed-dtype GEMMs: B (the weight) in int4 /
 int8 with its group scales and zero points (:func:`gemm_weight_format`), A and C in
 ``act_dtype``; 2- and 3-bit weights have no engine dtype and keep their roofline time. Without
@@ -26,7 +28,7 @@ from .. import __version__
 from ..errors import InputError, SramFitError
 from ..result import LevelTraffic, Result, Roofline
 from .analysis import LlmReport, analyse, decode_contexts
-from .operators import ATTENTION_KINDS, Operator, attention_operators
+from .operators import ATTENTION_KINDS, MEMORY_KERNEL_KINDS, Operator, attention_operators
 from .roofline import RooflineMachine, roofline, stage_totals
 from .workload import LlmWorkload, WeightQuant
 
@@ -170,6 +172,7 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
     hw_data = hardware.to_dict()
     sms = hardware.gpu.sms if getattr(hardware, "gpu", None) is not None else 0
     bandwidth = hardware.memory("hbm").read_bandwidth
+    launch = hardware.gpu.launch_overhead_s if sms else 0.0
     rates = {name for unit in getattr(hardware, "compute", ()) for name in unit.rates}
     whole: dict = {}
 
@@ -218,6 +221,10 @@ def engine_simulator(hardware: Any, granularity: str = DEFAULT_GRANULARITY,
 
     def simulate_op(op: Operator) -> float | None:
         p = op.params
+        if op.kind in MEMORY_KERNEL_KINDS:
+            # one memory-bound kernel, costed as the engine costs a kernel launch plus its
+            # bytes at the HBM bandwidth (the engine has no schedule for these)
+            return launch + op.bytes / bandwidth if sms else None
         if op.kind == "linear":
             if "m" not in p:
                 return None

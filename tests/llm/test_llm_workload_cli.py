@@ -77,29 +77,33 @@ def test_decode_totals_add_up():
 
 def test_each_distinct_shape_is_simulated_once_and_decode_is_interpolated():
     from memsim.llm.analysis import analyse, decode_contexts
-    from memsim.llm.operators import ATTENTION_KINDS, decode_operators
+    from memsim.llm.operators import MEMORY_KERNEL_KINDS, decode_operators, prefill_operators
     from memsim.llm.roofline import RooflineMachine
     wl = LlmWorkload.from_data({"model": "llama-2-7b", "prompt_len": 300, "gen_len": 40,
                                 "decode_samples": 3})
     machine = RooflineMachine("test", 1e12, 1e14, 1e13)
     calls = []
 
+    def key(op):                        # memory kernels are keyed by their bytes
+        return op.shape or ("kernel", op.bytes)
+
     def fake(op):                       # a simulator whose time is affine in the bytes
-        calls.append(op.shape)
+        calls.append(key(op))
         return 1e-6 + op.bytes / 1e12
 
     r = analyse(wl, machine, simulate_op=fake)
     assert len(calls) == len(set(calls))
     # prefill: q/k/v/o (one shape under MHA), gate/up, down, attention, lm_head (m = batch);
     # decode: q/k/v/o, gate/up, down at m = 1 (lm_head is the prefill one) and attention at the
-    # 3 sampled contexts (the first is the first step's)
-    assert len(calls) == 5 + 3 + 3
+    # 3 sampled contexts (the first is the first step's); plus one memory-bound kernel per
+    # distinct byte count of the norms, adds, activation, rotary and embedding
+    kernels = {key(op) for op in prefill_operators(wl) + decode_operators(wl, 301)
+               if op.kind in MEMORY_KERNEL_KINDS}
+    assert len(kernels) >= 8 and len(calls) == 5 + 3 + 3 + len(kernels)
     for i, ctx in enumerate(decode_contexts(wl)):
         ops = decode_operators(wl, int(ctx))
-        exact = sum((fake(op) if op.shape else 0.0) * op.count for op in ops
-                    if op.kind in ATTENTION_KINDS or op.shape)
-        exact += sum(op.count * max(op.bytes / 1e12, op.flops / 1e13) for op in ops
-                     if not op.shape)
+        exact = sum((fake(op) if op.shape or op.kind in MEMORY_KERNEL_KINDS else 0.0)
+                    * op.count for op in ops)
         assert r.decode_step_sim_s[i] == pytest.approx(exact, rel=1e-9)
 
 
