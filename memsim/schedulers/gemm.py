@@ -29,11 +29,14 @@ import numpy as np
 
 from ..engine.program import Access, Kernel, Op, Program, Segment
 from ..workloads.masks import block_sizes
+from ..errors import ScheduleError
 from .base import Schedule, fit_blocks, register_schedule
 
 __all__ = ["GemmTiled", "library_tiles"]
 
 MAX_STAGES = 16     # the deepest pipelines cuBLAS used in the H100 data (nvjet ..._64x16)
+PARTIAL_BYTES = 4   # split-K partial tiles are fp32 accumulators (cuBLAS splitKreduce reads
+                    # float partials)
 
 
 def library_tiles(m: int, n: int, k: int, elem_bytes: float, sms: int,
@@ -118,6 +121,7 @@ class GemmTiled(Schedule):
         out["raster"] = node.opt("raster", ("n", "m", "auto"), None)
         out["swizzle"] = node.opt("swizzle", int, None, minimum=1)
         out["tiling"] = node.opt("tiling", ("fit", "library"), None)
+        out["split_k"] = node.opt("split_k", int, None, minimum=1)
         return out
 
     def _need(self, tm, tn, tk):
@@ -164,6 +168,11 @@ class GemmTiled(Schedule):
             raster = "n" if clusters_m > clusters_n else "m"
         self.raster = raster
         self.swizzle = self.options.get("swizzle") or 1
+        k_steps = -(-w.k // min(self.tk, w.k))
+        self.split = self.options.get("split_k") or 1
+        if self.split > k_steps:
+            raise ScheduleError(f"gemm_tiled split_k={self.split} exceeds the {k_steps} K steps "
+                                f"of tile_k={self.tk} over k={w.k}")
 
     def _resolved(self):
         out = {"tile_m": self.tm, "tile_n": self.tn, "tile_k": self.tk}
@@ -173,6 +182,8 @@ class GemmTiled(Schedule):
             out.update(cluster_m=self.cm, cluster_n=self.cn)
         if (self.raster, self.swizzle) != ("n", 1):
             out.update(raster=self.raster, swizzle=self.swizzle)
+        if self.split > 1:
+            out["split_k"] = self.split
         return out
 
     def _cluster_order(self, Qa, Qc):
@@ -223,8 +234,16 @@ class GemmTiled(Schedule):
 
         order = self._dispatch(Tm, Tn) if (self.cm, self.cn, self.raster, self.swizzle) != \
             (1, 1, "n", 1) else None
+        split = self.split
+        if split > 1:
+            # split-K: the S blocks of a tile (consecutive in the grid) each take a contiguous
+            # share of its K steps and write an fp32 partial tile; a second kernel sums them
+            per = -(-Tk // split)
+            k_parts = [ks[i * per:(i + 1) * per] for i in range(split)]
+            Cp = p.tensor("C_partial", Tm * Tn * split)
 
         def block(b):
+            b, part = divmod(b, split)
             if order is None:
                 a, c = divmod(b, Tn)
                 load_a = load_b = True
@@ -238,10 +257,26 @@ class GemmTiled(Schedule):
                 if load_b:
                     loads += (Access(S.index, S.base + c, Tn, nc * ge, g_new),)
                 operands += (Access(S.index, 0, 0, nc * ge, g_use),)
-            return (Segment(ks, loads=loads,
+            steps = ks if split == 1 else k_parts[part]
+            out = (Access(C.index, C.base + a * Tn + c, 0, ma * nc * e) if split == 1 else
+                   Access(Cp.index, Cp.base + (a * Tn + c) * split + part, 0,
+                          ma * nc * PARTIAL_BYTES))
+            return (Segment(steps, loads=loads,
                             ops=(Op(self.instruction, 2.0 * ma * nc, rk),),
                             operands=operands),
-                    Segment(zero, stores=(Access(C.index, C.base + a * Tn + c, 0,
-                                                 ma * nc * e),)))
+                    Segment(zero, stores=(out,)))
 
-        return [Kernel("gemm", Tm * Tn, self.sram, self.stages, block, p)]
+        main = Kernel("gemm", Tm * Tn * split, self.sram, self.stages, block, p)
+        if split == 1:
+            return [main]
+        parts = np.arange(split, dtype=np.int64)
+
+        def reduce(b):
+            a, c = divmod(b, Tn)
+            ma, nc = float(rm[a]), float(rn[c])
+            partial = Access(Cp.index, Cp.base + b * split, 1, ma * nc * PARTIAL_BYTES)
+            return (Segment(parts, loads=(partial,), operands=(partial,)),
+                    Segment(zero, stores=(Access(C.index, C.base + b, 0, ma * nc * e),)))
+
+        sram = 2 * min(self.tm, w.m) * min(self.tn, w.n) * PARTIAL_BYTES
+        return [main, Kernel("gemm_splitk_reduce", Tm * Tn, sram, 2, reduce, p)]

@@ -33,7 +33,8 @@ SDPA math                 the sequence of kernels it runs (:mod:`.math_backend`)
                           through ``gemm_tiled`` with ``fp32_fma``
 cuBLAS GEMM (nvjet)       ``gemm_tiled`` with ``nvjet_sm90_tst_{M}x{N}_{K}x{stages}``:
                           cuBLAS is column-major, so tile_n = M, tile_m = N; ``bf16_wgmma``;
-                          ``raster: auto``, ``swizzle`` the calibrated GEMM_SWIZZLE
+                          ``raster: auto``, ``swizzle`` the calibrated GEMM_SWIZZLE;
+                          ``_splitK_`` kernels: ``split_k`` = CTAs / output tiles
 device / host copies      :mod:`memsim.validation.copies` (memory-bound analytic model over
                           the preset's HBM bandwidth, launch overhead and PCIe link)
 ========================  ============================================================
@@ -218,6 +219,15 @@ def _gemm_schedule(case) -> tuple[dict, str]:
     sched = {"kind": "gemm_tiled", "tile_m": cn, "tile_n": cm, "tile_k": ck, "stages": stages,
              "instruction": "bf16_wgmma", "raster": "auto", "swizzle": GEMM_SWIZZLE}
     ev = f"{k.name[:40]} {cm}x{cn}_{ck}x{stages}"
+    if "splitK" in k.name:
+        # split-K (a cublasLt splitKreduce kernel follows): the K splits per output tile are
+        # the kernel's CTAs over its tiles (the grid does not give them directly: with a
+        # cluster, grid.x is the cluster size)
+        p = case.params
+        tiles = -(-p["n"] // cm) * -(-p["m"] // cn)
+        ctas = k.grid[0] * k.grid[1] * k.grid[2]
+        sched["split_k"] = max(1, ctas // tiles)
+        ev += f" splitK {sched['split_k']} ({ctas} CTAs / {tiles} tiles)"
     if MULTICAST and m.group(5):
         # the cluster field ({M}x{N} CTAs, TMA multicast of the shared operand), same swap
         clm, cln = int(m.group(5)), int(m.group(6))

@@ -212,6 +212,62 @@ def test_reload_q_is_checked():
         get_schedule("chunked").from_dict({"reload_q": True}, w, HW)
 
 
+# -- split_k: K split over S blocks per tile and an fp32 reduce (cuBLAS _splitK_ kernels) ----------
+@pytest.mark.parametrize("m,n,k,tm,tn,split", [
+    (256, 4096, 16384, 128, 128, 2), (16, 4096, 4096, 16, 128, 4), (1000, 300, 1000, 128, 64, 3),
+    (64, 512, 640, 64, 64, 10)])
+def test_split_k_closed_forms(m, n, k, tm, tn, split):
+    """The S blocks of a tile read its A and B panels once between them (L2 reads as without a
+    split), each writes an fp32 partial tile, the reduce kernel reads the S partials and
+    writes C once; the FLOPs do not change."""
+    w = GemmWorkload(m, n, k, "bf16")
+    s1, one = _gemm(w, tile_m=tm, tile_n=tn)
+    s, er = _gemm(w, tile_m=tm, tile_n=tn, split_k=split)
+    assert s.resolved()["split_k"] == split and "split_k" not in s1.resolved()
+    tiles = -(-m // tm) * -(-n // tn)
+    assert [(kk.name, kk.grid) for kk in er.kernels] == [("gemm", tiles * split),
+                                                        ("gemm_splitk_reduce", tiles)]
+    for t in ("A", "B"):
+        assert er.tensors[t]["l2_read"] == one.tensors[t]["l2_read"]
+    assert er.tensors["A"]["l2_read"] == m * k * 2 * -(-n // tn)
+    assert er.tensors["C_partial"]["l2_write"] == er.tensors["C_partial"]["l2_read"] \
+        == split * m * n * 4
+    assert er.tensors["C"]["l2_write"] == m * n * 2 and er.tensors["C"]["l2_read"] == 0
+    assert er.flops == one.flops == 2 * m * n * k
+
+
+def test_split_k_1_is_the_plain_program_and_granularities_agree():
+    w = GemmWorkload(300, 2000, 4096, "bf16")
+    _, base = _gemm(w, tile_m=64, tile_n=128)
+    _, same = _gemm(w, tile_m=64, tile_n=128, split_k=1)
+    assert same.levels == base.levels and same.time_s == base.time_s
+    s = get_schedule("gemm_tiled").from_dict({"tile_m": 64, "tile_n": 128, "split_k": 4,
+                                              "cluster_m": 2}, w, HW)
+    tile = simulate_program(HW, s.kernels(), granularity="tile")
+    block = simulate_program(HW, s.kernels(), granularity="block")
+    assert block.levels == tile.levels and block.time_s == pytest.approx(tile.time_s, rel=1e-9)
+
+
+def test_split_k_is_checked():
+    w = GemmWorkload(16, 4096, 256, "bf16")
+    with pytest.raises(InputError, match="split_k"):
+        get_schedule("gemm_tiled").from_dict({"split_k": 0}, w, HW)
+    with pytest.raises(InputError, match="split_k=8 exceeds the 4 K steps"):
+        get_schedule("gemm_tiled").from_dict({"tile_k": 64, "split_k": 8}, w, HW)
+
+
+def test_split_k_mapping_of_the_measured_kernels():
+    """cuBLAS's _splitK_ kernels map to split_k = CTAs / output tiles: 2 for the 128x128 tiles
+    of m256 n4096 k16384 (grid 2 x 64 over 64 tiles) and for the 4x1-cluster 128x16 kernel of
+    m16 n4096 k4096 (grid 4 x 16 over 32 tiles: grid.x is the cluster there)."""
+    ds = load_gpu_cases("h100")
+    for cid, split in (("gemm_m256n4096k16384", 2), ("gemm_m16n4096k4096", 2),
+                       ("gemm_m1n4096k16384", 2)):
+        sched = map_case(ds.case(cid)).config["schedule"]
+        assert sched["split_k"] == split, cid
+    assert "split_k" not in map_case(ds.case("gemm_m1n4096k4096")).config["schedule"]
+
+
 # -- kv_order: FA2's key-block loop runs from the last block down --------------------------------
 def test_kv_order_reverse_moves_the_same_bytes_in_the_other_order():
     w = AttentionWorkload(2, 4, 4, 1024, 1024, 64, True, None, None, "bf16")
