@@ -15,6 +15,14 @@ import click
 __all__ = ["validate_llm"]
 
 
+def _gemms(device, hardware):
+    """The projection-GEMM comparison of ``device`` where it has that data, else []."""
+    from ..validation.gemm_library import DATA_DIR, compare_gemm_library
+    if not (DATA_DIR / device / "gemm_library.json").is_file():
+        return []
+    return compare_gemm_library(device, hardware)
+
+
 def _ms(x):
     return "-" if x is None else f"{x * 1e3:.3f}"
 
@@ -38,6 +46,7 @@ def validate_llm(device, path, hardware, fmt):
     from ..validation.llm_steps import compare_llm_steps, llm_step_summary
     cases = compare_llm_steps(device, hardware=hardware, path=path)
     summary = llm_step_summary(cases)
+    gemms = _gemms(device, hardware) if path is None else []
     if fmt == "json":
         click.echo(json.dumps({
             "cases": [{"id": c.id, "stage": c.stage, "batch": c.batch, "context": c.context,
@@ -48,7 +57,11 @@ def validate_llm(device, path, hardware, fmt):
             "summary_steps": [{"stage": s, "implementation": i, **v}
                               for (s, i), v in summary["steps"].items()],
             "summary_ops": [{"stage": s, "op": o, **v}
-                            for (s, o), v in summary["ops"].items()]}, indent=1))
+                            for (s, o), v in summary["ops"].items()],
+            "projection_gemms": [{"id": g.id, "m": g.m, "n": g.n, "k": g.k,
+                                  "measured_s": g.measured_s, "predicted_s": g.predicted_s,
+                                  "cublas_tile": g.cublas_tile, "memsim_tile": g.memsim_tile}
+                                 for g in gemms]}, indent=1))
         return
     click.echo(f"{'step':22s} {'eager ms':>9s} {'compiled':>9s} {'memsim':>9s} "
                f"{'vs eager':>9s} {'vs compiled':>11s}")
@@ -66,6 +79,14 @@ def validate_llm(device, path, hardware, fmt):
     for (stage, op), v in summary["ops"].items():
         click.echo(f"{stage:8s} {op:20s} {v['n']:3d} {v['mape'] * 100:6.1f}% "
                    f"{_e(v['max']):>8s}")
+    if gemms:
+        import statistics
+        errs = [abs(g.err) for g in gemms]
+        click.echo(f"\nProjection GEMMs alone ({len(gemms)} shapes, m 64-16384, do_bench): "
+                   f"tiling: library vs cuBLAS, MAPE {sum(errs) / len(errs) * 100:.1f}%, "
+                   f"median {statistics.median(errs) * 100:.1f}%, worst "
+                   f"{max((g.err for g in gemms), key=abs) * 100:+.1f}%; cuBLAS's tile in "
+                   f"{sum(g.same_tile for g in gemms)} of {len(gemms)}")
     click.echo("\nmemsim runs each operator as one kernel (rotary, norms, adds and the "
                "activation fused); eager PyTorch runs rotary as 10 kernels and the activation "
                "as 2; kv_write has no memsim operator (its k/v projections write the cache).")
