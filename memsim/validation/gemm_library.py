@@ -54,6 +54,8 @@ def compare_gemm_library(device: str = "h100", hardware=None) -> list[GemmLibrar
         raise InputError(f"no GEMM library measurements for {device!r} ({path})")
     doc = json.loads(path.read_text())
     hw = hardware if hardware is not None else device_profile(device).preset
+    if hasattr(hw, "to_dict"):          # a Hardware object: pass it as plain data
+        hw = hw.to_dict()
     out = []
     for c in doc["cases"]:
         r = simulate({"hardware": hw,
