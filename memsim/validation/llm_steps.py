@@ -30,6 +30,9 @@ __all__ = ["LLM_STEPS_FILE", "LlmStepCase", "load_llm_steps", "compare_llm_steps
 LLM_STEPS_FILE = "llm_steps.json"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _SCHEMA = "memsim.llm_steps/1"
+_CASE_FIELDS = {"id": str, "stage": str, "batch": int, "context": int, "new_tokens": int,
+                "step_s": (int, float)}
+_KIND_NAMES = {str: "a string", int: "an integer", (int, float): "a number"}
 # measured operator classes that memsim does not have as an operator of its own
 UNMODELLED_OPS = ("kv_write",)
 
@@ -81,6 +84,22 @@ def load_llm_steps(device: str = "h100", path: str | Path | None = None) -> dict
     for key in ("model", "cases", "provenance"):
         if key not in doc:
             raise InputError(f"{p}: missing {key!r}")
+    if not isinstance(doc["cases"], list) or not doc["cases"]:
+        raise InputError(f"{p}: 'cases' must be a non-empty list")
+    for i, c in enumerate(doc["cases"]):
+        where = f"{p}: cases[{i}] ({c.get('id', '?') if isinstance(c, dict) else c!r})"
+        if not isinstance(c, dict):
+            raise InputError(f"{where}: expected a mapping")
+        for key, kind in _CASE_FIELDS.items():
+            v = c.get(key)
+            if isinstance(v, bool) or not isinstance(v, kind):
+                raise InputError(f"{where}: {key!r} must be {_KIND_NAMES[kind]}, got {v!r}")
+        if c["stage"] not in ("decode", "prefill"):
+            raise InputError(f"{where}: 'stage' must be 'decode' or 'prefill', "
+                             f"got {c['stage']!r}")
+        if c["step_s"] <= 0 or c["batch"] < 1 or c["new_tokens"] < 1 or c["context"] < 0:
+            raise InputError(f"{where}: expected step_s > 0, batch >= 1, new_tokens >= 1 and "
+                             "context >= 0")
     return doc
 
 

@@ -159,3 +159,24 @@ def test_cli(monkeypatch):
         == {"eager", "compiled"}
     res = CliRunner().invoke(cli, ["validate-llm", "a100"])
     assert res.exit_code == 2 and "committed for: h100, h200" in res.output
+
+
+def test_bad_data_is_one_clear_error(tmp_path):
+    import json
+    good = load_llm_steps("h100")
+    cases = [
+        ({"schema": "other"}, "expected schema"),
+        ({**good, "cases": []}, "non-empty list"),
+        ({**good, "cases": [{**good["cases"][0], "stage": "train"}]}, "'stage' must be"),
+        ({**good, "cases": [{**good["cases"][0], "batch": "16"}]}, "'batch' must be an integer"),
+        ({**good, "cases": [{**good["cases"][0], "step_s": -1.0}]}, "step_s > 0"),
+    ]
+    for doc, msg in cases:
+        f = tmp_path / "llm_steps.json"
+        f.write_text(json.dumps(doc))
+        res = CliRunner().invoke(cli, ["validate-llm", "--data", str(f)])
+        assert res.exit_code == 2 and msg in res.output, (msg, res.output)
+        assert "Traceback" not in res.output
+    f.write_text("{not json")
+    res = CliRunner().invoke(cli, ["validate-llm", "--data", str(f)])
+    assert res.exit_code == 2 and "not valid JSON" in res.output
