@@ -248,6 +248,15 @@ def test_split_k_1_is_the_plain_program_and_granularities_agree():
     assert block.levels == tile.levels and block.time_s == pytest.approx(tile.time_s, rel=1e-9)
 
 
+def test_split_k_runs_any_tile():
+    """The reduce kernel holds no shared memory: a 256x128 tile (128 KiB of fp32 partial)
+    splits too."""
+    w = GemmWorkload(1024, 4096, 8192, "bf16")
+    s, er = _gemm(w, tile_m=128, tile_n=256, stages=4, split_k=4)
+    assert er.tensors["C_partial"]["l2_write"] == 4 * 1024 * 4096 * 4
+    assert [kk.blocks_per_sm for kk in er.kernels][1] == HW.gpu.max_blocks_per_sm
+
+
 def test_split_k_is_checked():
     w = GemmWorkload(16, 4096, 256, "bf16")
     with pytest.raises(InputError, match="split_k"):
