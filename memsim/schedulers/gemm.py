@@ -238,8 +238,8 @@ class GemmTiled(Schedule):
         if split > 1:
             # split-K: the S blocks of a tile (consecutive in the grid) each take a contiguous
             # share of its K steps and write an fp32 partial tile; a second kernel sums them
-            per = -(-Tk // split)
-            k_parts = [ks[i * per:(i + 1) * per] for i in range(split)]
+            # (balanced: every share has floor or ceil of Tk / S steps, none is empty)
+            k_parts = [ks[i * Tk // split:(i + 1) * Tk // split] for i in range(split)]
             Cp = p.tensor("C_partial", Tm * Tn * split)
 
         def block(b):

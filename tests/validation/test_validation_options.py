@@ -215,7 +215,7 @@ def test_reload_q_is_checked():
 # -- split_k: K split over S blocks per tile and an fp32 reduce (cuBLAS _splitK_ kernels) ----------
 @pytest.mark.parametrize("m,n,k,tm,tn,split", [
     (256, 4096, 16384, 128, 128, 2), (16, 4096, 4096, 16, 128, 4), (1000, 300, 1000, 128, 64, 3),
-    (64, 512, 640, 64, 64, 10)])
+    (64, 512, 640, 64, 64, 10), (64, 512, 640, 64, 64, 7)])
 def test_split_k_closed_forms(m, n, k, tm, tn, split):
     """The S blocks of a tile read its A and B panels once between them (L2 reads as without a
     split), each writes an fp32 partial tile, the reduce kernel reads the S partials and
@@ -234,6 +234,11 @@ def test_split_k_closed_forms(m, n, k, tm, tn, split):
         == split * m * n * 4
     assert er.tensors["C"]["l2_write"] == m * n * 2 and er.tensors["C"]["l2_read"] == 0
     assert er.flops == one.flops == 2 * m * n * k
+    # every split has K steps (floor or ceil of Tk / S)
+    steps = sorted({len(sg.idx) for b in range(tiles * split)
+                    for sg in s.kernels()[0].block(b)[:1]})
+    tk_steps = -(-k // 64)
+    assert steps[0] == tk_steps // split and steps[-1] <= -(-tk_steps // split)
 
 
 def test_split_k_1_is_the_plain_program_and_granularities_agree():
