@@ -23,6 +23,24 @@ def _gemms(device, hardware):
     return compare_gemm_library(device, hardware)
 
 
+def _plot(cases, path, device):
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..reports.validation import predicted_vs_measured_figure
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    if suffix not in ("png", "pdf", "svg"):
+        raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")
+    pts = [{"predicted": c.predicted_s, "measured": m, "family": f"{c.stage} {impl}", "id": c.id}
+           for c in cases for impl, m in (("eager", c.eager_s), ("compiled", c.compiled_s))
+           if m]
+    fig = predicted_vs_measured_figure(pts, quantity="step time", unit="s",
+                                       title=f"memsim vs whole LLM steps on {device} "
+                                             "(CUDA graphs)")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=suffix, dpi=120)
+
+
 def _ms(x):
     return "-" if x is None else f"{x * 1e3:.3f}"
 
@@ -40,13 +58,18 @@ def _e(x):
                    "e.g. h100-sxm for h100).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def validate_llm(device, path, hardware, fmt):
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Write a predicted-vs-measured step-time plot (png, pdf or svg by "
+                   "extension): eager and compiled steps, decode and prefill.")
+def validate_llm(device, path, hardware, fmt, plot):
     """Compare memsim's LLM step predictions with whole steps measured on a GPU: DEVICE is a
     device with committed data (h100 or h200; default h100)."""
     from ..validation.llm_steps import compare_llm_steps, llm_step_summary
     cases = compare_llm_steps(device, hardware=hardware, path=path)
     summary = llm_step_summary(cases)
     gemms = _gemms(device, hardware) if path is None else []
+    if plot:
+        _plot(cases, plot, device)
     if fmt == "json":
         click.echo(json.dumps({
             "cases": [{"id": c.id, "stage": c.stage, "batch": c.batch, "context": c.context,
@@ -87,6 +110,8 @@ def validate_llm(device, path, hardware, fmt):
                    f"median {statistics.median(errs) * 100:.1f}%, worst "
                    f"{max((g.err for g in gemms), key=abs) * 100:+.1f}%; cuBLAS's tile in "
                    f"{sum(g.same_tile for g in gemms)} of {len(gemms)}")
+    if plot:
+        click.echo(f"\nwrote {plot}")
     click.echo("\nmemsim runs each operator as one kernel (rotary, norms, adds and the "
                "activation fused); eager PyTorch runs rotary as 10 kernels and the activation "
                "as 2; kv_write has no memsim operator (its k/v projections write the cache).")

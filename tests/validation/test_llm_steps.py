@@ -141,7 +141,7 @@ def test_memory_kernels_cost_a_launch_plus_their_bytes():
         assert r.decode_sim_s[name] == pytest.approx(launch + by[name].bytes / bw, rel=1e-12)
 
 
-def test_cli(monkeypatch):
+def test_cli(monkeypatch, tmp_path):
     import memsim.validation.llm_steps as mod
     real = mod.compare_llm_steps
     # the committed devices' predictions are cached above (each takes a few seconds)
@@ -157,6 +157,11 @@ def test_cli(monkeypatch):
     doc = json.loads(res.output)
     assert len(doc["cases"]) == 11 and {s["implementation"] for s in doc["summary_steps"]} \
         == {"eager", "compiled"}
+    png = tmp_path / "steps.png"
+    res = CliRunner().invoke(cli, ["validate-llm", "h100", "--plot", str(png)])
+    assert res.exit_code == 0 and png.stat().st_size > 10_000 and "wrote" in res.output
+    res = CliRunner().invoke(cli, ["validate-llm", "h100", "--plot", str(tmp_path / "x.bmp")])
+    assert res.exit_code == 2 and ".png, .pdf or .svg" in res.output
     res = CliRunner().invoke(cli, ["validate-llm", "a100"])
     assert res.exit_code == 2 and "committed for: h100, h200" in res.output
 
