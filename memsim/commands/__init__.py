@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["InputFailure", "NullFile"]
+__all__ = ["InputFailure", "NullFile", "save_plot"]
 
 
 class InputFailure(click.ClickException):
@@ -27,3 +27,16 @@ class NullFile:
 
     def isatty(self) -> bool:
         return False
+
+
+def save_plot(fig, path) -> None:
+    """Write ``fig`` to ``path`` (a ``--plot`` option) in the format its extension names: png
+    (also without an extension), pdf or svg; other extensions are a clear error."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    if suffix not in ("png", "pdf", "svg"):
+        raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=suffix, dpi=120)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from ..errors import InputError
-from . import NullFile
+from . import NullFile, save_plot
 
 __all__ = ["validate_gpu"]
 
@@ -177,10 +176,5 @@ def _plot(results, path, gpu_name):
     from ..reports.validation import predicted_vs_measured_figure
     pts = [{"predicted": r.time_pred, "measured": r.time_meas, "family": r.family,
             "id": r.case_id} for r in results if r.time_meas]
-    fig = predicted_vs_measured_figure(pts, quantity="time", unit="s",
-                                       title=f"memsim vs {gpu_name} (CUDA events)")
-    suffix = Path(path).suffix.lower().lstrip(".") or "png"
-    if suffix not in ("png", "pdf", "svg"):
-        raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=suffix, dpi=120)
+    save_plot(predicted_vs_measured_figure(pts, quantity="time", unit="s",
+                                           title=f"memsim vs {gpu_name} (CUDA events)"), path)

@@ -12,33 +12,28 @@ import json
 
 import click
 
+from . import save_plot
+
 __all__ = ["validate_llm"]
 
 
 def _gemms(device, hardware):
     """The projection-GEMM comparison of ``device`` where it has that data, else []."""
-    from ..validation.gemm_library import DATA_DIR, compare_gemm_library
+    from ..validation.data import DATA_DIR
+    from ..validation.gemm_library import compare_gemm_library
     if not (DATA_DIR / device / "gemm_library.json").is_file():
         return []
     return compare_gemm_library(device, hardware)
 
 
 def _plot(cases, path, device):
-    from pathlib import Path
-
-    from ..errors import InputError
     from ..reports.validation import predicted_vs_measured_figure
-    suffix = Path(path).suffix.lower().lstrip(".") or "png"
-    if suffix not in ("png", "pdf", "svg"):
-        raise InputError(f"--plot {path!r}: expected a .png, .pdf or .svg file name")
     pts = [{"predicted": c.predicted_s, "measured": m, "family": f"{c.stage} {impl}", "id": c.id}
            for c in cases for impl, m in (("eager", c.eager_s), ("compiled", c.compiled_s))
            if m]
-    fig = predicted_vs_measured_figure(pts, quantity="step time", unit="s",
-                                       title=f"memsim vs whole LLM steps on {device} "
-                                             "(CUDA graphs)")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=suffix, dpi=120)
+    save_plot(predicted_vs_measured_figure(pts, quantity="step time", unit="s",
+                                           title=f"memsim vs whole LLM steps on {device} "
+                                                 "(CUDA graphs)"), path)
 
 
 def _ms(x):

@@ -9,17 +9,13 @@ rule was read off the committed GPU cases, none of these shapes.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import InputError
-from .mapping import device_profile
+from .data import DATA_DIR
+from .mapping import _NVJET, device_profile
 
 __all__ = ["GemmLibraryCase", "compare_gemm_library"]
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
-_NVJET = re.compile(r"nvjet_sm90_tst_(\d+)x(\d+)_")
 
 
 @dataclass(frozen=True)

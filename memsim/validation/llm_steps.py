@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
+from .data import DATA_DIR
 from .mapping import device_profile
 
 __all__ = ["LLM_STEPS_FILE", "LlmStepCase", "load_llm_steps", "compare_llm_steps",
            "llm_step_summary"]
 
 LLM_STEPS_FILE = "llm_steps.json"
-DATA_DIR = Path(__file__).resolve().parent / "data"
 _SCHEMA = "memsim.llm_steps/1"
 _CASE_FIELDS = {"id": str, "stage": str, "batch": int, "context": int, "new_tokens": int,
                 "step_s": (int, float)}

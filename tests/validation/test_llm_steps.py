@@ -112,7 +112,7 @@ def test_the_operator_graphs_add_up_to_the_step():
 
 def test_provenance_and_kernels():
     import json
-    from memsim.validation.llm_steps import DATA_DIR
+    from memsim.validation.data import DATA_DIR
     for device, gpu in (("h100", "H100"), ("h200", "H200")):
         doc = load_llm_steps(device)
         assert gpu in doc["provenance"]["gpu_name"]
